@@ -1,0 +1,428 @@
+"""The asyncio server: TLS listener, connection loops, and the request pipeline.
+
+A thin layer over the codec (framing) and the command table (behaviour). The
+order of checks for one request is the precedence list of Pactocole section 2;
+``App.process`` is the single place where errors become status lines, and the
+only writer of responses is ``ClientConnection.run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+import socket
+import ssl
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from protocol.codec import NEED_DATA, LineError, RequestReader, encode_reply
+from protocol.errors import BadRequest as BadRequestError
+from protocol.errors import (
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    TchatatorError,
+    TooManyRequests,
+    Unauthorized,
+)
+
+from . import security, tls
+from .commands import COMMANDS, Identity
+from .config import ConfigError, ConfigMissing, Settings, changed_keys, load_settings
+from .limits import RateLimiter, SlidingWindow
+from .push import Broker
+from .requestlog import RequestLog
+from .security import TokenClaims
+from .storage import Database
+from .table import HELP_FLAGS
+
+__all__ = ["App", "ClientConnection", "admin_digest_path", "resolve_admin_digest", "run_server"]
+
+log = logging.getLogger("tchatator.server")
+
+READ_CHUNK = 64 * 1024
+# A listener that lets this much of its push stream pile up is cut off.
+MAX_PENDING_PUSH_BYTES = 1024 * 1024
+# How long a refused connection may take to send the request we refuse.
+REFUSAL_WAIT = 5.0
+# Connections beyond the limit by this factor are closed without a word.
+HARD_CONNECTION_FACTOR = 1.1
+
+
+def admin_digest_path(settings: Settings) -> Path:
+    return settings.data_dir / "admin_key.digest"
+
+
+def resolve_admin_digest(settings: Settings, secret: bytes) -> tuple[str, str | None]:
+    """The admin key's digest, and the key itself when it was just generated.
+
+    ``admin_api_key`` from the file wins; when it is empty, a key generated at
+    the first start is used: only its digest is kept (0600), the key is shown
+    once.
+    """
+    if settings.admin_api_key:
+        return security.digest_key(secret, settings.admin_api_key), None
+    path = admin_digest_path(settings)
+    try:
+        return security.read_private_file(path).decode().strip(), None
+    except FileNotFoundError:
+        key = security.new_api_key()
+        digest = security.digest_key(secret, key)
+        security.write_private_file(path, digest.encode())
+        return digest, key
+
+
+class App:
+    """Everything one running server shares between its connections."""
+
+    def __init__(self, config_path: Path, settings: Settings) -> None:
+        self.config_path = config_path
+        self.settings = settings
+        self.secret = security.load_or_create_secret(settings.data_dir / "secret.key")
+        self.admin_digest, self.generated_admin_key = resolve_admin_digest(settings, self.secret)
+        self.certificates = tls.ensure_certificates(settings.certs_dir, settings.server_names)
+        self.ca_pem = tls.ca_pem_text(self.certificates)
+        self.ssl_context = tls.server_ssl_context(self.certificates, settings.tls_min_version)
+        self.db = Database(settings.database_url)
+        self.limiter = RateLimiter(settings.max_requests_per_minute, settings.max_requests_per_hour)
+        self.failed_logins = SlidingWindow(60.0, settings.max_failed_logins_per_minute)
+        self.request_log = RequestLog(
+            settings.log_file, max_bytes=settings.log_max_bytes, backups=settings.log_backups
+        )
+        self.broker = Broker()
+        self.connections: set[ClientConnection] = set()
+        self.connections_per_address: Counter[str] = Counter()
+        self.server: asyncio.Server | None = None
+        self.port: int | None = None
+        self._stopping = False
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.db.migrate)
+        self.db.start()
+        self.server = await asyncio.start_server(
+            self._accept,
+            self.settings.host,
+            self.settings.port,
+            ssl=self.ssl_context,
+            backlog=self.settings.backlog,
+            ssl_handshake_timeout=self.settings.handshake_timeout,
+            limit=READ_CHUNK,
+        )
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop accepting, let requests in flight finish, then close the database."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self.server is not None:
+            self.server.close()
+        tasks = []
+        for connection in list(self.connections):
+            connection.closing = True
+            if connection.task is not None:
+                tasks.append(connection.task)
+                if not connection.busy:
+                    connection.task.cancel()
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=self.settings.shutdown_grace)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=2)
+        await asyncio.to_thread(self.db.close)
+        self.request_log.close()
+
+    # --- configuration ---------------------------------------------------------
+
+    def reload_settings(self) -> tuple[list[str], list[str]]:
+        """``/sync``: apply the file's live keys; an invalid file changes nothing.
+
+        Raises:
+            NotFound: the file is missing.
+            BadRequest: the file is invalid (the message says why).
+        """
+        try:
+            new, warnings = load_settings(self.config_path)
+        except ConfigMissing as error:
+            raise NotFound(str(error)) from None
+        except ConfigError as error:
+            raise BadRequestError(f"configuration refused: {error}") from None
+        for warning in warnings:
+            log.warning("%s: %s", self.config_path, warning)
+        live, restart = changed_keys(self.settings, new)
+        # Keys that need a restart keep their running value until then.
+        new = dataclasses.replace(new, **{key: getattr(self.settings, key) for key in restart})
+        if "admin_api_key" in live:
+            digest, generated = resolve_admin_digest(new, self.secret)
+            if generated:
+                print(f"New admin key (shown once): {generated}", flush=True)
+            self.admin_digest = digest
+        self.settings = new
+        self.limiter.configure(new.max_requests_per_minute, new.max_requests_per_hour)
+        self.failed_logins.set_limit(new.max_failed_logins_per_minute)
+        return live, restart
+
+    # --- connections ---------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        peer = str(peername[0]) if peername else "?"
+        settings = self.settings
+        total = len(self.connections)
+        from_peer = self.connections_per_address[peer]
+        if self._stopping or total >= settings.max_connections * HARD_CONNECTION_FACTOR:
+            writer.close()
+            return
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if total >= settings.max_connections:
+            await _refuse(writer, reader, settings, ServiceUnavailable("too many connections"))
+            return
+        if from_peer >= settings.max_connections_per_address:
+            error = TooManyRequests("too many connections from your address", retry_after=1)
+            await _refuse(writer, reader, settings, error)
+            return
+        connection = ClientConnection(self, reader, writer, peer)
+        connection.task = asyncio.current_task()
+        self.connections.add(connection)
+        self.connections_per_address[peer] += 1
+        try:
+            await connection.run()
+        finally:
+            self.connections.discard(connection)
+            self.connections_per_address[peer] -= 1
+            if self.connections_per_address[peer] <= 0:
+                del self.connections_per_address[peer]
+
+    async def process(self, connection: ClientConnection, event: Any) -> bytes:
+        """One request in, one encoded response out (section 2's precedence)."""
+        started = time.perf_counter()
+        word = "?"
+        identity = connection.identity
+        try:
+            if identity is None or identity.role != "admin":
+                key = ("user", identity.id) if identity else ("peer", connection.peer)
+                wait = self.limiter.check(key)
+                if wait > 0:
+                    raise TooManyRequests("too many requests", retry_after=wait)
+            if isinstance(event, LineError):
+                code, body = event.code, {"error": event.error, **event.extra}
+            else:
+                entry = COMMANDS.get(event.command)
+                if entry is None:
+                    raise NotFound(f"unknown command; the commands are: {_COMMAND_LIST}")
+                word = entry.name
+                tokens = event.arguments.split()
+                if len(tokens) == 1 and tokens[0] in HELP_FLAGS:
+                    code, body = 200, entry.help_body()
+                else:
+                    if entry.roles is not None:
+                        if identity is None:
+                            raise Unauthorized("log in first: /connexion {api_key}")
+                        if identity.role not in entry.roles:
+                            raise Forbidden(f"{entry.name} is not for the {identity.role} role")
+                    values = entry.parse(event.arguments)
+                    result = await entry.handler(self, connection, **values)
+                    code, body = (204, None) if result is None else (200, result)
+        except TchatatorError as error:
+            code, body = error.status, error.body()
+        except Exception:
+            log.exception("unexpected error in %s", word)
+            code, body = 500, {"error": "internal server error; the request may not have run"}
+        identity = connection.identity or identity
+        self.request_log.record(
+            peer=connection.peer,
+            user=identity.id if identity else None,
+            command=word,
+            code=code,
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )
+        return encode_reply(code, body, self.settings.label(code))
+
+
+_COMMAND_LIST = " ".join(sorted(COMMANDS))
+
+
+async def _refuse(
+    writer: asyncio.StreamWriter,
+    reader: asyncio.StreamReader,
+    settings: Settings,
+    error: TchatatorError,
+) -> None:
+    """Answer the first request of a connection we cannot take, then close it."""
+    try:
+        line = await asyncio.wait_for(reader.readline(), REFUSAL_WAIT)
+        if line:
+            writer.write(encode_reply(error.status, error.body(), settings.label(error.status)))
+            await asyncio.wait_for(writer.drain(), REFUSAL_WAIT)
+    except (TimeoutError, OSError, ValueError, ssl.SSLError):
+        pass
+    finally:
+        writer.close()
+
+
+class ClientConnection:
+    """One client: its identity, its push subscription, its request loop."""
+
+    def __init__(
+        self,
+        app: App,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+    ) -> None:
+        self.app = app
+        self.reader = reader
+        self.writer = writer
+        self.peer = peer
+        self.identity: Identity | None = None
+        self.claims: TokenClaims | None = None
+        self.push_enabled = False
+        self.busy = False
+        self.closing = False
+        self.task: asyncio.Task[Any] | None = None
+        self.codec = RequestReader(app.settings.max_line)
+
+    # --- session state (used by the handlers) ---------------------------------------
+
+    def require_identity(self) -> Identity:
+        if self.identity is None:  # the table checks roles first; this is a guard
+            raise Unauthorized("log in first")
+        return self.identity
+
+    def login(self, identity: Identity, claims: TokenClaims) -> None:
+        push = self.push_enabled
+        self.set_push(False)
+        self.identity = identity
+        self.claims = claims
+        self.set_push(push)
+
+    def logout(self) -> None:
+        self.set_push(False)
+        self.identity = None
+        self.claims = None
+
+    def set_push(self, enabled: bool) -> None:
+        if self.identity is None:
+            self.push_enabled = False
+            return
+        if enabled and not self.push_enabled:
+            self.app.broker.subscribe(self.identity.id, self)
+        elif not enabled and self.push_enabled:
+            self.app.broker.unsubscribe(self.identity.id, self)
+        self.push_enabled = enabled
+
+    def push(self, line: bytes) -> None:
+        transport = self.writer.transport
+        if self.closing or transport.is_closing():
+            return
+        if transport.get_write_buffer_size() > MAX_PENDING_PUSH_BYTES:
+            log.warning("cutting off %s: it does not read its push stream", self.peer)
+            self.closing = True
+            transport.abort()
+            return
+        self.writer.write(line)
+
+    # --- the loop -------------------------------------------------------------------
+
+    def _idle_timeout(self) -> float | None:
+        settings = self.app.settings
+        if self.identity is None:
+            return settings.idle_timeout
+        if self.push_enabled:
+            return None  # a listener is idle by design; TCP keepalive finds dead peers
+        return settings.idle_timeout_authenticated
+
+    async def run(self) -> None:
+        codec = self.codec
+        try:
+            while not self.closing:
+                codec.max_line = self.app.settings.max_line
+                event = codec.next_event()
+                if event is NEED_DATA:
+                    data = await asyncio.wait_for(
+                        self.reader.read(READ_CHUNK), self._idle_timeout()
+                    )
+                    if not data:
+                        break
+                    codec.feed(data)
+                    continue
+                self.busy = True
+                try:
+                    response = await self.app.process(self, event)
+                    if self.writer.transport.is_closing():
+                        break
+                    self.writer.write(response)
+                    await asyncio.wait_for(
+                        self.writer.drain(), self.app.settings.idle_timeout_authenticated
+                    )
+                finally:
+                    self.busy = False
+        except (TimeoutError, ConnectionError, OSError, ssl.SSLError):
+            pass
+        except asyncio.CancelledError:
+            if not self.closing:
+                raise
+        finally:
+            self.set_push(False)
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.writer.wait_closed(), 1)
+
+
+async def run_server(config_path: Path, settings: Settings, *, ready: Any = None) -> int:
+    """Run until SIGTERM/SIGINT; returns the exit status."""
+    app = App(config_path, settings)
+    await app.start()
+    _announce(app)
+    if ready is not None:
+        ready(app)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    print("Stopping: finishing requests in flight...", flush=True)
+    await app.stop()
+    print("Stopped.", flush=True)
+    return 0
+
+
+def _announce(app: App) -> None:
+    settings = app.settings
+    lines = [
+        f"Tchatator listening on {settings.host}:{app.port} (TLS {settings.tls_min_version}+)",
+        f"CA certificate: {app.certificates.ca_cert}",
+        f"CA fingerprint (SHA-256): {app.certificates.ca_fingerprint}",
+        f"Database: {_redact(settings.database_url)}",
+        f"Try it: openssl s_client -quiet -connect {_display_host(settings.host)}:{app.port}"
+        f" -CAfile {app.certificates.ca_cert}",
+    ]
+    if app.generated_admin_key:
+        lines.append(f"Admin key generated (shown once, keep it): {app.generated_admin_key}")
+    print("\n".join(lines), flush=True)
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, location = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{location}"
+    return url

@@ -1,0 +1,54 @@
+"""Live delivery: who listens, and handing them ``* <event> <json>`` lines.
+
+In-process only: every listener of a user is on this server. A listener that
+does not read its socket is cut off rather than allowed to grow the server's
+memory (``MAX_PENDING_PUSH_BYTES`` in ``app``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from protocol.codec import encode_push
+
+__all__ = ["Broker", "Listener"]
+
+
+class Listener(Protocol):
+    def push(self, line: bytes) -> None: ...
+
+
+class Broker:
+    def __init__(self) -> None:
+        self._listeners: dict[int, set[Listener]] = {}
+
+    def subscribe(self, user_id: int, listener: Listener) -> None:
+        self._listeners.setdefault(user_id, set()).add(listener)
+
+    def unsubscribe(self, user_id: int, listener: Listener) -> None:
+        listeners = self._listeners.get(user_id)
+        if listeners is not None:
+            listeners.discard(listener)
+            if not listeners:
+                del self._listeners[user_id]
+
+    def listener_count(self) -> int:
+        return sum(len(listeners) for listeners in self._listeners.values())
+
+    def publish(
+        self,
+        user_ids: Iterable[int],
+        event: str,
+        data: dict[str, Any],
+        *,
+        exclude: Listener | None = None,
+    ) -> None:
+        line: bytes | None = None
+        for user_id in set(user_ids):
+            for listener in tuple(self._listeners.get(user_id, ())):
+                if listener is exclude:
+                    continue
+                if line is None:
+                    line = encode_push(event, data)
+                listener.push(line)

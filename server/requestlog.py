@@ -1,0 +1,91 @@
+"""The request log: one JSON line per request, to a rotating file and ``/logs``.
+
+An entry is ``{"time", "peer", "user", "command", "code", "duration_ms"}``
+(section 5) and nothing else: never a key, a token or a message's text; an
+unknown command word is logged as ``?`` (a mistyped line may be a pasted key).
+
+The file is written by a background thread (``QueueHandler``), so a slow disk
+never stalls the event loop. The last entries are kept in memory for
+``/logs``, reloaded from the file at start so they survive restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import queue
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RequestLog"]
+
+KEPT_IN_MEMORY = 10_000
+_TAIL_CHUNK = 64 * 1024
+
+
+class RequestLog:
+    def __init__(self, path: Path, *, max_bytes: int, backups: int) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.recent: deque[dict[str, Any]] = deque(_read_tail(path, KEPT_IN_MEMORY), KEPT_IN_MEMORY)
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+        )
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        self._listener = logging.handlers.QueueListener(self._queue, handler)
+        self._handler = handler
+        self._listener.start()
+
+    def record(
+        self, *, peer: str, user: int | None, command: str, code: int, duration_ms: float
+    ) -> None:
+        entry = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "peer": peer,
+            "user": user,
+            "command": command,
+            "code": code,
+            "duration_ms": round(duration_ms, 3),
+        }
+        self.recent.append(entry)
+        line = json.dumps(entry, separators=(",", ":"))
+        self._queue.put(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))
+
+    def last(self, count: int) -> list[dict[str, Any]]:
+        """The newest ``count`` entries, newest last."""
+        if count >= len(self.recent):
+            return list(self.recent)
+        return list(self.recent)[-count:]
+
+    def close(self) -> None:
+        self._listener.stop()
+        self._handler.close()
+
+
+def _read_tail(path: Path, count: int) -> list[dict[str, Any]]:
+    """The last ``count`` valid entries of the current file."""
+    try:
+        with path.open("rb") as file:
+            file.seek(0, 2)
+            size = file.tell()
+            start = max(0, size - _TAIL_CHUNK * 32)
+            file.seek(start)
+            data = file.read()
+    except FileNotFoundError:
+        return []
+    lines = data.splitlines()
+    if start > 0 and lines:
+        lines = lines[1:]  # the first line may be cut
+    entries: list[dict[str, Any]] = []
+    for raw in lines[-count:]:
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and "command" in entry:
+            entries.append(entry)
+    return entries

@@ -1,0 +1,258 @@
+"""The database: engines, migrations, and the read and write paths.
+
+Reads run in a small thread pool, each on its own pooled connection (SQLite
+WAL lets readers run beside the writer). Writes go to one writer thread that
+practises group commit: it takes every job queued while the previous commit
+was flushing, runs them in one transaction and commits once, then answers
+each job. A job's future resolves only after its commit, so a ``200`` always
+means "durably stored" (``synchronous=FULL`` on SQLite), while concurrent
+writers share one fsync.
+
+A job that raises a ``TchatatorError`` must not have written anything (the
+handlers check before they write), so the rest of its batch goes on. Any
+other exception rolls the batch back and its jobs are retried one by one, so
+one broken job cannot take its neighbours down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from protocol.errors import TchatatorError
+
+__all__ = ["Database", "make_engine", "migrate"]
+
+log = logging.getLogger("tchatator.storage")
+
+T = TypeVar("T")
+
+MAX_BATCH = 512
+READER_THREADS = 4
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def make_engine(url: str, *, pool_size: int = READER_THREADS, writer: bool = False) -> Engine:
+    """An engine with the pragmas every SQLite connection needs."""
+    if url.startswith("sqlite"):
+        _ensure_sqlite_folder(url)
+        engine = sa.create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=0,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        )
+        begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # pysqlite's own transaction handling is off: SQLAlchemy's
+            # "begin" event below emits BEGIN itself (SQLAlchemy docs,
+            # "Serializable isolation / Savepoints / Transactional DDL").
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            connection.exec_driver_sql(begin)
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return sa.create_engine(url, pool_size=pool_size, max_overflow=2, pool_pre_ping=True)
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    database = sa.engine.make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the latest alembic revision (never loses data)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+@dataclass(eq=False)
+class _Job:
+    function: Callable[..., Any]
+    arguments: tuple[Any, ...]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    outcome: tuple[bool, Any] | None = field(default=None)
+
+
+_STOP = object()
+
+
+class Database:
+    """Owns the engines, the reader pool and the group-committing writer."""
+
+    def __init__(self, url: str, *, readers: int = READER_THREADS) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=readers)
+        self.write_engine = (
+            make_engine(url, pool_size=1, writer=True) if url.startswith("sqlite") else self.engine
+        )
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="db-read")
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_loop, name="db-write", daemon=True)
+        self._started = False
+        self.commits = 0  # for the benchmark: messages per commit
+        self.committed_jobs = 0
+
+    def migrate(self) -> None:
+        migrate(self.write_engine)
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._writer.start()
+
+    def close(self) -> None:
+        """Finish every queued write, then release connections."""
+        if self._started:
+            self._jobs.put(_STOP)
+            self._writer.join()
+            self._started = False
+        self._readers.shutdown(wait=True)
+        self.engine.dispose()
+        if self.write_engine is not self.engine:
+            self.write_engine.dispose()
+
+    # --- reads ------------------------------------------------------------------
+
+    async def read(self, function: Callable[..., T], /, *arguments: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._run_read, function, arguments)
+
+    def _run_read(self, function: Callable[..., T], arguments: tuple[Any, ...]) -> T:
+        with self.engine.connect() as connection:
+            result = function(connection, *arguments)
+            connection.rollback()
+            return result
+
+    def run_sync(self, function: Callable[..., T], /, *arguments: Any) -> T:
+        """One write transaction from synchronous code (the CLI)."""
+        with self.write_engine.begin() as connection:
+            return function(connection, *arguments)
+
+    # --- writes -------------------------------------------------------------------
+
+    async def write(self, function: Callable[..., T], /, *arguments: Any) -> T:
+        """Run ``function(connection, *arguments)`` in the next group commit.
+
+        Returns once the transaction holding it is committed.
+        """
+        if not self._started:
+            raise RuntimeError("the database writer is not running")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_Job(function, arguments, future, loop))
+        return await future
+
+    def _write_loop(self) -> None:
+        connection = self.write_engine.connect()
+        try:
+            while True:
+                first = self._jobs.get()
+                if first is _STOP:
+                    return
+                batch: list[_Job] = [first]
+                stop = False
+                while len(batch) < MAX_BATCH:
+                    try:
+                        job = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if job is _STOP:
+                        stop = True
+                        break
+                    batch.append(job)
+                connection = self._commit_batch(connection, batch)
+                for job in batch:
+                    _resolve(job)
+                if stop:
+                    return
+        finally:
+            connection.close()
+
+    def _commit_batch(self, connection: Connection, batch: list[_Job]) -> Connection:
+        try:
+            with connection.begin():
+                for job in batch:
+                    job.outcome = _run_job(connection, job)
+            self.commits += 1
+            self.committed_jobs += len(batch)
+            return connection
+        except Exception as error:
+            log.exception("group commit of %d jobs failed; retrying them one by one", len(batch))
+            connection = self._fresh_connection(connection)
+            if len(batch) == 1:
+                batch[0].outcome = (False, error)
+                return connection
+            for job in batch:
+                try:
+                    with connection.begin():
+                        job.outcome = _run_job(connection, job)
+                    self.commits += 1
+                    self.committed_jobs += 1
+                except Exception as job_error:
+                    job.outcome = (False, job_error)
+                    connection = self._fresh_connection(connection)
+            return connection
+
+    def _fresh_connection(self, connection: Connection) -> Connection:
+        try:
+            connection.close()
+        except Exception:
+            log.exception("closing a broken writer connection")
+        return self.write_engine.connect()
+
+
+def _run_job(connection: Connection, job: _Job) -> tuple[bool, Any]:
+    try:
+        return True, job.function(connection, *job.arguments)
+    except TchatatorError as error:
+        return False, error  # by contract nothing was written: the batch goes on
+
+
+def _resolve(job: _Job) -> None:
+    outcome = job.outcome or (False, RuntimeError("write job was not run"))
+
+    def settle() -> None:
+        if job.future.done():
+            return
+        ok, value = outcome
+        if ok:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
+
+    try:
+        job.loop.call_soon_threadsafe(settle)
+    except RuntimeError:
+        pass  # the loop is closed: nobody is waiting any more

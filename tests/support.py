@@ -1,0 +1,254 @@
+"""Test support: a real server process, real TLS connections, raw lines.
+
+``ServerProcess`` writes a ``.tchatator`` in a temporary folder, starts
+``python -m server serve`` on port 0 (real certificates, a real SQLite file or
+a PostgreSQL database) and reads the port from its banner. ``Line`` is a
+blocking TLS connection that sends raw request lines and parses the replies
+with the project's codec, so tests see exactly what a client sees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from protocol.codec import NEED_DATA, Push, Reply, ReplyReader
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_KEY = "test-admin-key-0123456789"
+START_TIMEOUT = 30.0
+_LISTENING = re.compile(r"listening on (\S+):(\d+)")
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    return str(value)
+
+
+def write_config(path: Path, settings: dict[str, Any]) -> None:
+    lines = []
+    tables = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            tables[key] = value
+        else:
+            lines.append(f"{key} = {toml_value(value)}")
+    for table, values in tables.items():
+        lines.append(f"[{table}]")
+        lines.extend(f'"{key}" = {toml_value(value)}' for key, value in values.items())
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+class ServerProcess:
+    """A real ``tchatator-server`` in a folder of its own."""
+
+    def __init__(self, folder: Path, **settings: Any) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.config = folder / ".tchatator"
+        self.settings: dict[str, Any] = {
+            "port": 0,
+            "admin_api_key": ADMIN_KEY,
+            "max_requests_per_minute": 100_000,
+            "max_requests_per_hour": 1_000_000,
+            "max_failed_logins_per_minute": 100_000,
+            **settings,
+        }
+        write_config(self.config, self.settings)
+        self.process: subprocess.Popen[str] | None = None
+        self.port = 0
+        self.output: list[str] = []
+        self._reader: threading.Thread | None = None
+
+    @property
+    def ca_file(self) -> Path:
+        return self.folder / "certs" / "ca.pem"
+
+    def rewrite_config(self, **changes: Any) -> None:
+        self.settings.update(changes)
+        write_config(self.config, self.settings)
+
+    def start(self, extra_args: tuple[str, ...] = ()) -> ServerProcess:
+        environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        environment.pop("TCHATATOR_CONFIG", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server", "--config", str(self.config), "serve", *extra_args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=environment,
+        )
+        self.output = []
+        found = threading.Event()
+
+        def pump() -> None:
+            assert self.process is not None and self.process.stdout is not None
+            for line in self.process.stdout:
+                self.output.append(line.rstrip("\n"))
+                match = _LISTENING.search(line)
+                if match:
+                    self.port = int(match.group(2))
+                    found.set()
+            found.set()
+
+        self._reader = threading.Thread(target=pump, daemon=True)
+        self._reader.start()
+        if not found.wait(START_TIMEOUT) or not self.port:
+            self.kill()
+            raise RuntimeError("server did not start:\n" + "\n".join(self.output))
+        return self
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.process is None:
+            return 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+        if self._reader is not None:
+            self._reader.join(2)
+        self.process = None
+        return code
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def cli(self, *args: str) -> str:
+        """Run ``tchatator-server --config ... <args>`` in a real process."""
+        completed = subprocess.run(
+            [sys.executable, "-m", "server", "--config", str(self.config), *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"cli {args} failed: {completed.stderr}")
+        return completed.stdout
+
+    def add_user(self, role: str, name: str) -> dict[str, Any]:
+        """``user add`` through the CLI code, in this process (fast, same files)."""
+        from server.cli import main
+
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            status = main(["--config", str(self.config), "user", "add", "--role", role, "--name", name])
+        assert status == 0, buffer.getvalue()
+        return json.loads(buffer.getvalue().strip().splitlines()[-1])
+
+    def client_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        return context
+
+    def connect(self, timeout: float = 10.0) -> Line:
+        return Line(self, timeout=timeout)
+
+
+class Line:
+    """A blocking TLS connection speaking raw Pactocole lines."""
+
+    def __init__(self, server: ServerProcess, timeout: float = 10.0) -> None:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+        self.sock = server.client_context().wrap_socket(raw, server_hostname="localhost")
+        self.codec = ReplyReader()
+        self.pushes: list[Push] = []
+
+    def __enter__(self) -> Line:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def send(self, data: str | bytes) -> None:
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.sock.sendall(data)
+
+    def reply(self) -> Reply:
+        """The next reply; push lines met on the way are kept in ``pushes``."""
+        while True:
+            event = self.codec.next_event()
+            if isinstance(event, Push):
+                self.pushes.append(event)
+                continue
+            if event is not NEED_DATA:
+                return event  # type: ignore[return-value]
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("server closed the connection")
+            self.codec.feed(data)
+
+    def push(self, timeout: float = 5.0) -> Push:
+        if self.pushes:
+            return self.pushes.pop(0)
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.codec.next_event()
+            if isinstance(event, Push):
+                return event
+            if event is not NEED_DATA:
+                raise AssertionError(f"expected a push, got a reply {event}")
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("server closed the connection")
+            self.codec.feed(data)
+
+    def ask(self, line: str) -> Reply:
+        self.send(line + "\n")
+        return self.reply()
+
+    def login(self, key: str) -> Reply:
+        reply = self.ask(f"/connexion {key}")
+        assert reply.code == 200, reply
+        return reply
+
+    def silent(self, wait: float = 0.3) -> bool:
+        """True when nothing arrives within ``wait`` seconds."""
+        self.sock.settimeout(wait)
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            return True
+        finally:
+            self.sock.settimeout(10)
+        self.codec.feed(data)
+        return False
+
+
+@contextlib.contextmanager
+def running(folder: Path, **settings: Any) -> Iterator[ServerProcess]:
+    server = ServerProcess(folder, **settings).start()
+    try:
+        yield server
+    finally:
+        server.stop()
