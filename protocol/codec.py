@@ -205,7 +205,8 @@ def split_arguments(arguments: str, fixed: int, rest: bool = False) -> list[str]
     A rest that is present but empty (``"/message 5   "``) is returned as ``""``.
     """
     if not rest:
-        return arguments.split()
+        # Spaces only (section 2): a tab or a no-break space is part of an argument.
+        return [token for token in arguments.split(" ") if token]
     parts: list[str] = []
     position = 0
     length = len(arguments)

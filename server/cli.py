@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Everything the server writes (database, logs, secrets) is for its owner
+    # only; the tls module gives the public certificates their 0644 itself.
+    os.umask(0o077)
     config_path = find_config(args.config)
     try:
         settings, warnings = load_settings(config_path, missing_ok=args.action == "serve")

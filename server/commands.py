@@ -357,7 +357,9 @@ def _edit_job(
 async def cmd_supprime(app: App, conn: ClientConnection, message_id: int) -> dict[str, Any]:
     """Raises: NotFound (also when already deleted), Forbidden."""
     me = conn.require_identity()
-    tombstone = await app.db.write(_delete_job, me.id, me.role == "admin", message_id, utc_now())
+    tombstone = await app.db.write(
+        _delete_job, me.id, me.role == "admin", message_id, utc_now(), erase=True
+    )
     app.broker.publish(
         (tombstone["sender"], tombstone["recipient"]), "supprime", tombstone, exclude=conn
     )

@@ -59,7 +59,7 @@ def digest_key(secret: bytes, key: str) -> str:
 
 def write_private_file(path: Path, data: bytes) -> None:
     """Create ``path`` with mode 0600 from the start, then move it in place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -86,7 +86,7 @@ def load_or_create_secret(path: Path) -> bytes:
         data = read_private_file(path)
     except FileNotFoundError:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             return load_or_create_secret(path)  # another process won the race

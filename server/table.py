@@ -39,6 +39,9 @@ ADMIN = frozenset({"admin"})
 HELP_FLAGS = frozenset({"-h", "--help", "-n"})  # "-n": the spelling of the original brief
 
 _NUMBER_PARAMS = frozenset({"id", "message_id", "page", "n"})
+# Larger numbers are valid syntax but name nothing that exists: clamp them so
+# they reach the database as "no such id" / "no such page", not as an overflow.
+MAX_NUMBER = 2**53
 _PARAM = re.compile(r"\{([a-z_]+)(?:=([0-9]+))?\}")
 
 
@@ -91,7 +94,7 @@ class Command:
                     raise BadRequest(
                         f"{param.name} must be a whole number in ASCII digits; usage: {self.usage}"
                     )
-                values[param.name] = number
+                values[param.name] = min(number, MAX_NUMBER)
             else:
                 values[param.name] = token
         return values

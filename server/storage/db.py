@@ -65,6 +65,9 @@ def make_engine(url: str, *, pool_size: int = READER_THREADS, writer: bool = Fal
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Freed space is zeroed, so an erased message text leaves no copy
+            # in the database file's free pages.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.close()
 
@@ -102,6 +105,7 @@ class _Job:
     arguments: tuple[Any, ...]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    erase: bool = False
     outcome: tuple[bool, Any] | None = field(default=None)
 
 
@@ -113,6 +117,7 @@ class Database:
 
     def __init__(self, url: str, *, readers: int = READER_THREADS) -> None:
         self.url = url
+        self.is_sqlite = url.startswith("sqlite")
         self.engine = make_engine(url, pool_size=readers)
         self.write_engine = (
             make_engine(url, pool_size=1, writer=True) if url.startswith("sqlite") else self.engine
@@ -162,16 +167,19 @@ class Database:
 
     # --- writes -------------------------------------------------------------------
 
-    async def write(self, function: Callable[..., T], /, *arguments: Any) -> T:
+    async def write(self, function: Callable[..., T], /, *arguments: Any, erase: bool = False) -> T:
         """Run ``function(connection, *arguments)`` in the next group commit.
 
-        Returns once the transaction holding it is committed.
+        Returns once the transaction holding it is committed. With ``erase``
+        (the job destroys data, e.g. a message's text), the SQLite WAL is also
+        checkpointed and truncated before returning, so no older copy of the
+        erased data stays in the ``-wal`` file.
         """
         if not self._started:
             raise RuntimeError("the database writer is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_Job(function, arguments, future, loop))
+        self._jobs.put(_Job(function, arguments, future, loop, erase))
         return await future
 
     def _write_loop(self) -> None:
@@ -193,6 +201,8 @@ class Database:
                         break
                     batch.append(job)
                 connection = self._commit_batch(connection, batch)
+                if self.is_sqlite and any(job.erase for job in batch):
+                    self._truncate_wal(connection)
                 for job in batch:
                     _resolve(job)
                 if stop:
@@ -224,6 +234,17 @@ class Database:
                     job.outcome = (False, job_error)
                     connection = self._fresh_connection(connection)
             return connection
+
+    def _truncate_wal(self, connection: Connection) -> None:
+        try:
+            # Outside any transaction (a checkpoint cannot run inside one): the
+            # DBAPI connection is in autocommit mode (isolation_level None).
+            raw = connection.connection.driver_connection
+            busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            if busy:
+                log.warning("WAL checkpoint after an erase was blocked by readers")
+        except Exception:
+            log.exception("WAL checkpoint after an erase failed; it will happen later")
 
     def _fresh_connection(self, connection: Connection) -> Connection:
         try:

@@ -151,6 +151,8 @@ def directory_page(
 ) -> tuple[int, list[Row[Any]]]:
     condition = sa.and_(users.c.role.in_(list(roles)), users.c.removed_at.is_(None))
     total = connection.execute(sa.select(sa.func.count()).where(condition)).scalar_one()
+    if page * size >= total:
+        return int(total), []
     rows = connection.execute(
         sa.select(users.c.id, users.c.role, users.c.name)
         .where(condition)
@@ -306,6 +308,8 @@ def conversations_of(
         else (conversations.c.pro_id, conversations.c.client_id)
     )
     total = connection.execute(sa.select(sa.func.count()).where(mine == user_id)).scalar_one()
+    if page * size >= total:
+        return int(total), []
     rows = list(
         connection.execute(
             sa.select(conversations.c.id, partner_column, conversations.c.last_message_id)

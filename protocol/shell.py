@@ -1,0 +1,97 @@
+"""``tchatator``: send Pactocole commands by hand, with TLS set up for you.
+
+    tchatator --ca certs/ca.pem                      # interactive: type commands
+    tchatator --ca certs/ca.pem --key KEY /liste     # one command, then exit
+    TCHATATOR_KEY=... tchatator --ca certs/ca.pem    # log in first, then interactive
+
+Like ``openssl s_client`` but it verifies the server against the CA, logs in
+for you, shows push lines as they come, and exits with 0 when the last reply
+was 2xx, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import ssl
+import sys
+
+from .client import TchatatorClient
+from .codec import Push, Reply
+from .errors import ClientError
+
+__all__ = ["main"]
+
+
+def _show(reply: Reply) -> None:
+    print(f"{reply.code}/{reply.label}")
+    if reply.body is not None:
+        print(json.dumps(reply.body, ensure_ascii=False))
+    print(flush=True)
+
+
+def _show_push(push: Push) -> None:
+    print(f"* {push.event} {json.dumps(push.data, ensure_ascii=False)}", flush=True)
+
+
+async def _session(args: argparse.Namespace) -> int:
+    context = (
+        ssl.create_default_context(cafile=args.ca) if args.ca else ssl.create_default_context()
+    )
+    client = TchatatorClient(
+        args.host, args.port, ssl=context, server_hostname=args.server_name, on_push=_show_push
+    )
+    await client.connect()
+    status = 0
+    try:
+        key = args.key or os.environ.get("TCHATATOR_KEY")
+        if key:
+            reply = await client.raw(f"/connexion {key}\n".encode())
+            if not reply.ok:
+                _show(reply)
+                return 1
+            user = (reply.body or {}).get("user", {})
+            print(f"# logged in as {user.get('name')} (id {user.get('id')}, {user.get('role')})")
+        if args.command:
+            reply = await client.raw((" ".join(args.command) + "\n").encode())
+            _show(reply)
+            return 0 if reply.ok else 1
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                return status
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            reply = await client.raw((line + "\n").encode())
+            _show(reply)
+            status = 0 if reply.ok else 1
+    finally:
+        await client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tchatator", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4242)
+    parser.add_argument("--ca", help="the server's CA certificate (certs/ca.pem)")
+    parser.add_argument(
+        "--server-name", default="localhost", help="name to check in the certificate"
+    )
+    parser.add_argument("--key", help="API key or session token to log in with ($TCHATATOR_KEY)")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="one command to send, then exit")
+    args = parser.parse_args(argv)
+    try:
+        return asyncio.run(_session(args))
+    except ClientError as error:
+        print(f"tchatator: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
