@@ -447,6 +447,7 @@ def _redact(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         credentials, location = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{location}"
+        if ":" in credentials:
+            user = credentials.split(":", 1)[0]
+            return f"{scheme}://{user}:***@{location}"
     return url
