@@ -290,10 +290,17 @@ def encode_request(command: str, *arguments: object) -> bytes:
 # --- replies: both sides -----------------------------------------------------
 
 
+# Characters that are line breaks to some readers (Python's str.splitlines,
+# JavaScript) but that json.dumps leaves raw with ensure_ascii=False.
+_UNICODE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def _dumps(body: dict[str, Any]) -> bytes:
-    # ensure_ascii=False keeps French readable in s_client; json escapes any
-    # control character, so the body is always exactly one line.
-    return json.dumps(body, ensure_ascii=False, separators=(", ", ": ")).encode("utf-8")
+    # ensure_ascii=False keeps French readable in s_client; json escapes every
+    # C0 control and we escape the Unicode line breaks, so the body is one line
+    # for any line splitter.
+    text = json.dumps(body, ensure_ascii=False, separators=(", ", ": "))
+    return text.translate(_UNICODE_BREAKS).encode("utf-8")
 
 
 def encode_reply(code: int, body: dict[str, Any] | None, label: str | None = None) -> bytes:

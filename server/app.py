@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from protocol.codec import NEED_DATA, LineError, RequestReader, encode_reply
+from protocol.codec import NEED_DATA, LineError, RequestReader, encode_reply, split_arguments
 from protocol.errors import BadRequest as BadRequestError
 from protocol.errors import (
     Forbidden,
@@ -239,7 +239,7 @@ class App:
                 if entry is None:
                     raise NotFound(f"unknown command; the commands are: {_COMMAND_LIST}")
                 word = entry.name
-                tokens = event.arguments.split()
+                tokens = split_arguments(event.arguments, 0)
                 if len(tokens) == 1 and tokens[0] in HELP_FLAGS:
                     code, body = 200, entry.help_body()
                 else:
