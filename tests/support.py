@@ -157,7 +157,9 @@ class ServerProcess:
 
         buffer = io.StringIO()
         with contextlib.redirect_stdout(buffer):
-            status = main(["--config", str(self.config), "user", "add", "--role", role, "--name", name])
+            status = main(
+                ["--config", str(self.config), "user", "add", "--role", role, "--name", name]
+            )
         assert status == 0, buffer.getvalue()
         return json.loads(buffer.getvalue().strip().splitlines()[-1])
 
@@ -252,3 +254,48 @@ def running(folder: Path, **settings: Any) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+# --- helpers for the robustness and limits tests ---------------------------------------------
+
+
+class SourceLine(Line):
+    """A ``Line`` from a chosen loopback address (Linux routes all of 127.0.0.0/8 to lo).
+
+    Per-address limits (requests before login, failed logins, connections)
+    then see each test as a peer of its own.
+    """
+
+    def __init__(self, server: ServerProcess, source: str, timeout: float = 10.0) -> None:
+        raw = socket.create_connection(
+            ("127.0.0.1", server.port), timeout=timeout, source_address=(source, 0)
+        )
+        self.sock = server.client_context().wrap_socket(raw, server_hostname="localhost")
+        self.codec = ReplyReader()
+        self.pushes = []
+
+
+_loopback_hosts = iter(range(2, 1 << 16))
+
+
+def fresh_address() -> str:
+    """A loopback address no other test of this process has used."""
+    number = next(_loopback_hosts)
+    return f"127.0.{number // 250}.{number % 250 + 2}"
+
+
+def closed_by_peer(sock: socket.socket, timeout: float) -> bool:
+    """True when the peer closes (EOF or reset) within ``timeout``; data is skipped."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        sock.settimeout(remaining)
+        try:
+            if not sock.recv(65536):
+                return True
+        except TimeoutError:
+            return False
+        except (ConnectionError, ssl.SSLError, OSError):
+            return True

@@ -126,6 +126,10 @@ class Database:
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="db-write", daemon=True)
         self._started = False
+        # PostgreSQL only: erase jobs wait here for the VACUUM that removes
+        # the old row versions; a thread of its own, so writes go on meanwhile.
+        self._erasures: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._eraser = threading.Thread(target=self._erase_loop, name="db-erase", daemon=True)
         self.commits = 0  # for the benchmark: messages per commit
         self.committed_jobs = 0
 
@@ -136,12 +140,17 @@ class Database:
         if not self._started:
             self._started = True
             self._writer.start()
+            if not self.is_sqlite:
+                self._eraser.start()
 
     def close(self) -> None:
         """Finish every queued write, then release connections."""
         if self._started:
             self._jobs.put(_STOP)
             self._writer.join()
+            if not self.is_sqlite:
+                self._erasures.put(_STOP)
+                self._eraser.join()
             self._started = False
         self._readers.shutdown(wait=True)
         self.engine.dispose()
@@ -160,10 +169,10 @@ class Database:
             connection.rollback()
             return result
 
-    def run_sync(self, function: Callable[..., T], /, *arguments: Any) -> T:
+    def run_sync(self, function: Callable[..., T], /, *arguments: Any, **keywords: Any) -> T:
         """One write transaction from synchronous code (the CLI)."""
         with self.write_engine.begin() as connection:
-            return function(connection, *arguments)
+            return function(connection, *arguments, **keywords)
 
     # --- writes -------------------------------------------------------------------
 
@@ -171,9 +180,11 @@ class Database:
         """Run ``function(connection, *arguments)`` in the next group commit.
 
         Returns once the transaction holding it is committed. With ``erase``
-        (the job destroys data, e.g. a message's text), the SQLite WAL is also
-        checkpointed and truncated before returning, so no older copy of the
-        erased data stays in the ``-wal`` file.
+        (the job destroys data, e.g. a message's text), it returns once no
+        older copy of that data stays in the database files either: on SQLite
+        the WAL is checkpointed and truncated (``secure_delete`` zeroes freed
+        space); on PostgreSQL, where an UPDATE leaves the old row version in
+        the table until VACUUM, the eraser thread vacuums the table first.
         """
         if not self._started:
             raise RuntimeError("the database writer is not running")
@@ -201,10 +212,14 @@ class Database:
                         break
                     batch.append(job)
                 connection = self._commit_batch(connection, batch)
-                if self.is_sqlite and any(job.erase for job in batch):
+                erasing = [job for job in batch if job.erase and job.outcome and job.outcome[0]]
+                if erasing and self.is_sqlite:
                     self._truncate_wal(connection)
                 for job in batch:
-                    _resolve(job)
+                    if job in erasing and not self.is_sqlite:
+                        self._erasures.put(job)  # answered once vacuumed
+                    else:
+                        _resolve(job)
                 if stop:
                     return
         finally:
@@ -234,6 +249,27 @@ class Database:
                     job.outcome = (False, job_error)
                     connection = self._fresh_connection(connection)
             return connection
+
+    def _erase_loop(self) -> None:
+        while True:
+            waiting = [self._erasures.get()]
+            while True:  # one VACUUM serves every erasure queued meanwhile
+                try:
+                    waiting.append(self._erasures.get_nowait())
+                except queue.Empty:
+                    break
+            jobs = [job for job in waiting if job is not _STOP]
+            if jobs:
+                try:
+                    with self.engine.connect() as connection:
+                        autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+                        autocommit.exec_driver_sql("VACUUM messages")
+                except Exception:
+                    log.exception("VACUUM after an erase failed; autovacuum will do it later")
+                for job in jobs:
+                    _resolve(job)
+            if len(jobs) < len(waiting):
+                return
 
     def _truncate_wal(self, connection: Connection) -> None:
         try:

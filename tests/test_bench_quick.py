@@ -1,0 +1,86 @@
+"""The benchmark's quick mode runs end to end, so ``make bench`` never rots.
+
+It starts the real server and the baseline, fills a small database, loads
+both from separate processes over TLS, and writes the JSON, the Markdown page
+and the plots into a temporary folder (never into docs/).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+THROUGHPUT = {
+    "message_closed_1",
+    "message_closed_50",
+    "message_closed_500",
+    "message_pipelined_1",
+    "message_pipelined_50",
+    "liste",
+    "liste_deep",
+    "conversation_page0",
+    "conversation_deep",
+}
+SCENARIOS = THROUGHPUT | {"handshake", "idle_memory", "delivery"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_quick_benchmark_writes_every_scenario(tmp_path: Path) -> None:
+    docs_page = ROOT / "docs" / "benchmarks.md"
+    before = docs_page.stat().st_mtime_ns if docs_page.exists() else None
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--output-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+
+    [result_file] = list(tmp_path.glob("*.json"))
+    results = json.loads(result_file.read_text())
+    assert results["mode"] == "quick"
+    assert results["machine"]["cores"] and results["machine"]["openssl"]
+    assert results["commit"]
+    assert results["loops"], "no event loop was measured"
+    for loop, data in results["loops"].items():
+        scenarios = data["scenarios"]
+        assert set(scenarios) == SCENARIOS, loop
+        for name in THROUGHPUT | {"handshake"}:
+            record = scenarios[name]
+            for side in ("server", "baseline"):
+                figures = record[side]
+                assert figures["rps"] > 0, (loop, name, side)
+                assert figures["p50_ms"] > 0 and figures["p99_ms"] > 0, (loop, name, side)
+                assert figures["cpu_us_per_request"] > 0, (loop, name, side)
+            assert record["ratios"]["rps"] > 0, (loop, name)
+            assert record["ratios"]["p99_ms"] > 0, (loop, name)
+            assert record["ratios"]["cpu_us_per_request"] > 0, (loop, name)
+        idle = scenarios["idle_memory"]
+        assert idle["server"]["connected"] == idle["server"]["connections"] > 0
+        assert idle["server"]["kib_per_connection"] > 0
+        assert idle["baseline"]["kib_per_connection"] > 0
+        assert idle["ratios"]["kib_per_connection"] > 0
+        delivery = scenarios["delivery"]
+        for side in ("server", "baseline"):
+            assert delivery[side]["messages"] > 0
+            assert delivery[side]["end_to_end_p99_ms"] > 0
+        assert delivery["ratios"]["end_to_end_p99_ms"] > 0
+        assert data["targets"], loop
+        assert data["durability"]["ok"], data["durability"]
+
+    page = (tmp_path / "benchmarks.md").read_text()
+    assert "## Targets" in page and results["commit"] in page
+    assert "PASS" in page or "MISS" in page
+    images = sorted(path.name for path in (tmp_path / "img").glob("bench-*.png"))
+    assert "bench-throughput.png" in images and "bench-latency.png" in images
+    # Quick mode never touches the committed page.
+    after = docs_page.stat().st_mtime_ns if docs_page.exists() else None
+    assert after == before

@@ -1,0 +1,180 @@
+"""The same models on PostgreSQL (issue 3 point 5): a short scenario end to end.
+
+Needs the PostgreSQL server on 127.0.0.1:5432 (user ``postgres``, no
+password); skipped when it cannot be reached. A fresh database is created for
+the module and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .support import ADMIN_KEY, Line, ServerProcess
+
+pytestmark = pytest.mark.postgres
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="module")
+def database_url() -> Iterator[str]:
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {error}")
+    name = f"tchatator_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(scope="module")
+def pg_server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    folder: Path = tmp_path_factory.mktemp("postgres-server")
+    process = ServerProcess(
+        folder, database_url=database_url, max_messages=2, max_message_size=200
+    ).start()
+    assert any("postgresql" in line for line in process.output), process.output
+    yield process
+    process.stop()
+
+
+def _all_text_values(psycopg, url: str) -> list[str]:
+    """Every text value of every public table."""
+    values: list[str] = []
+    with psycopg.connect(url, connect_timeout=3) as direct:
+        columns = direct.execute(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = 'public' AND data_type IN ('text', 'character varying')"
+        ).fetchall()
+        for table, column in columns:
+            query = f'SELECT "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL'
+            values.extend(row[0] for row in direct.execute(query))
+    assert values, "no text stored in PostgreSQL at all"
+    return values
+
+
+def test_scenario_on_postgresql(pg_server: ServerProcess, database_url: str) -> None:
+    psycopg = pytest.importorskip("psycopg")
+    pro = pg_server.add_user("pro", "Librairie Dubois")
+    client = pg_server.add_user("client", "Élise")
+    other = pg_server.add_user("client", "Fanny")
+    alice, shop, fanny, admin = (Line(pg_server) for _ in range(4))
+    alice.login(client["api_key"])
+    shop.login(pro["api_key"])
+    fanny.login(other["api_key"])
+    admin.login(ADMIN_KEY)
+
+    # A pro cannot write first; a client can.
+    assert shop.ask(f"/message {client['id']} Bonjour !").code == 403
+    ids = []
+    for n in range(5):
+        reply = alice.ask(f"/message {pro['id']} livre {n} : « Les Misérables »\\ntome {n}")
+        assert reply.code == 200
+        ids.append(reply.body["id"])
+    assert ids == sorted(ids)
+
+    # /liste: unread, oldest first, 2 a page; reading it marks nothing.
+    first = shop.ask("/liste")
+    assert (first.body["total"], first.body["pages"]) == (5, 3)
+    assert [m["id"] for m in first.body["messages"]] == ids[:2]
+    assert first.body["messages"][0]["text"] == "livre 0 : « Les Misérables »\ntome 0"
+    assert [m["id"] for m in shop.ask("/liste 2").body["messages"]] == ids[4:]
+    assert shop.ask("/liste 3").code == 416
+
+    # /conversation: page 0 is the newest, and marks what it returns as read.
+    newest = shop.ask(f"/conversation {client['id']}")
+    assert [m["id"] for m in newest.body["messages"]] == ids[3:]
+    assert all(m["read_at"] is not None for m in newest.body["messages"])
+    oldest = shop.ask(f"/conversation {client['id']} 2")
+    assert [m["id"] for m in oldest.body["messages"]] == ids[:1]
+    assert shop.ask("/liste").body["total"] == 2  # ids[1], ids[2] are still unread
+
+    # Answer, edit, delete (tombstone).
+    answer = shop.ask(f"/message {client['id']} Ils sont en rayon.")
+    assert answer.code == 200
+    edited = alice.ask(f"/modifie {ids[1]} livre 1, édition de poche")
+    assert edited.code == 200 and edited.body["modified_at"] is not None
+    assert alice.ask(f"/supprime {ids[2]}").code == 200
+    tomb = shop.ask(f"/info {ids[2]}")
+    assert tomb.body["text"] is None and tomb.body["deleted_at"] is not None
+    assert [m["id"] for m in shop.ask("/liste").body["messages"]] == [ids[1]]
+    assert shop.ask(f"/info {ids[1]}").body["text"] == "livre 1, édition de poche"
+    assert fanny.ask(f"/info {ids[1]}").code == 403
+
+    # Block by the pro, ban by the admin, lifted.
+    assert shop.ask(f"/bloque {client['id']}").code == 200
+    assert shop.ask(f"/bloque {client['id']}").code == 409
+    assert alice.ask(f"/message {pro['id']} encore moi").code == 403
+    assert fanny.ask(f"/message {pro['id']} bonjour").code == 200
+    assert admin.ask(f"/ban {other['id']}").code == 200
+    assert fanny.ask(f"/message {pro['id']} et moi ?").code == 403
+    assert admin.ask(f"/deban {other['id']}").code == 200
+    assert fanny.ask(f"/message {pro['id']} merci").code == 200
+
+    # The rows really are in PostgreSQL (whatever the schema): the edited text is
+    # there, the deleted one is gone; and no SQLite file was made instead.
+    texts = _all_text_values(psycopg, database_url)
+    assert "livre 1, édition de poche" in texts
+    assert not any("livre 2" in text for text in texts)
+    assert not any(pg_server.folder.rglob("*.db")), list(pg_server.folder.rglob("*.db"))
+    for line in (alice, shop, fanny, admin):
+        line.close()
+
+
+def test_restart_keeps_data_on_postgresql(pg_server: ServerProcess) -> None:
+    pro = pg_server.add_user("pro", "Avant redémarrage")
+    client = pg_server.add_user("client", "Gaston")
+    line = Line(pg_server)
+    line.login(client["api_key"])
+    sent = line.ask(f"/message {pro['id']} persiste")
+    assert sent.code == 200
+    line.close()
+    assert pg_server.stop() == 0
+    pg_server.start()
+    line = Line(pg_server)
+    line.login(pro["api_key"])
+    assert [m["text"] for m in line.ask("/liste").body["messages"]] == ["persiste"]
+    line.close()
+
+
+def test_deleted_text_leaves_the_table_files(pg_server: ServerProcess, database_url: str) -> None:
+    """Section 5: a deleted message's text "is erased from storage" (as on SQLite)."""
+    psycopg = pytest.importorskip("psycopg")
+    pro = pg_server.add_user("pro", "Effacement")
+    client = pg_server.add_user("client", "Discret")
+    secret = f"PG-SECRET-{uuid.uuid4().hex}"
+    line = Line(pg_server)
+    line.login(client["api_key"])
+    sent = line.ask(f"/message {pro['id']} {secret}")
+    assert sent.code == 200
+    assert line.ask(f"/supprime {sent.body['id']}").code == 200
+    line.close()
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=3) as direct:
+        direct.execute("CHECKPOINT")  # what PostgreSQL holds in memory goes to its files
+        data_directory = Path(direct.execute("SHOW data_directory").fetchone()[0])
+        files = [
+            data_directory / row[0]
+            for row in direct.execute(
+                "SELECT pg_relation_filepath(c.oid) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = 'public' AND c.relkind IN ('r', 't')"
+            )
+            if row[0]
+        ]
+    try:
+        contents = [path.read_bytes() for path in files if path.exists()]
+    except PermissionError:
+        pytest.skip("PostgreSQL's data directory is not readable here")
+    assert contents, files
+    assert not any(secret.encode() in content for content in contents)
