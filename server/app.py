@@ -394,9 +394,9 @@ class ClientConnection:
                 raise
         finally:
             self.set_push(False)
+            # close() flushes what is buffered, then sends the TLS close_notify;
+            # nothing is gained by waiting for the peer's answer to it.
             self.writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.writer.wait_closed(), 1)
 
 
 async def run_server(config_path: Path, settings: Settings, *, ready: Any = None) -> int:
