@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hmac
 import logging
 import signal
 import socket
@@ -38,7 +39,8 @@ from .limits import RateLimiter, SlidingWindow
 from .push import Broker
 from .requestlog import RequestLog
 from .security import TokenClaims
-from .storage import Database
+from .storage import Database, queries
+from .storage.models import utc_now
 from .table import HELP_FLAGS
 
 __all__ = ["App", "ClientConnection", "admin_digest_path", "resolve_admin_digest", "run_server"]
@@ -53,6 +55,11 @@ MAX_PENDING_PUSH_BYTES = 1024 * 1024
 REFUSAL_WAIT = 5.0
 # Connections beyond the limit by this factor are closed without a word.
 HARD_CONNECTION_FACTOR = 1.1
+# Refusals in progress from one address beyond which we close at once.
+MAX_REFUSALS_PER_ADDRESS = 8
+# Seconds between two checks that an open session is still valid.
+IDENTITY_RECHECK = 5.0
+HOUSEKEEPING_INTERVAL = 3600.0
 
 
 def _shrink_ssl_read_buffers() -> None:
@@ -113,6 +120,8 @@ class App:
         self.broker = Broker()
         self.connections: set[ClientConnection] = set()
         self.connections_per_address: Counter[str] = Counter()
+        self.refusals: Counter[str] = Counter()
+        self._housekeeping: asyncio.Task[None] | None = None
         self.server: asyncio.Server | None = None
         self.port: int | None = None
         self._stopping = False
@@ -133,6 +142,16 @@ class App:
             limit=READ_CHUNK,
         )
         self.port = self.server.sockets[0].getsockname()[1]
+        self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
+
+    async def _housekeep(self) -> None:
+        """Forget revoked tokens once they would have expired anyway."""
+        while True:
+            try:
+                await self.db.write(queries.purge_revoked, utc_now())
+            except Exception:
+                log.exception("purging expired revoked tokens")
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
 
     async def stop(self) -> None:
         """Stop accepting, let requests in flight finish, then close the database."""
@@ -141,6 +160,8 @@ class App:
         self._stopping = True
         if self.server is not None:
             self.server.close()
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
         tasks = []
         for connection in list(self.connections):
             connection.closing = True
@@ -193,21 +214,33 @@ class App:
         peername = writer.get_extra_info("peername")
         peer = str(peername[0]) if peername else "?"
         settings = self.settings
-        total = len(self.connections)
+        total = len(self.connections) + sum(self.refusals.values())
         from_peer = self.connections_per_address[peer]
-        if self._stopping or total >= settings.max_connections * HARD_CONNECTION_FACTOR:
+        if (
+            self._stopping
+            or total >= settings.max_connections * HARD_CONNECTION_FACTOR
+            or self.refusals[peer] >= MAX_REFUSALS_PER_ADDRESS
+        ):
             writer.close()
             return
         sock = writer.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        if total >= settings.max_connections:
-            await _refuse(writer, reader, settings, ServiceUnavailable("too many connections"))
-            return
-        if from_peer >= settings.max_connections_per_address:
-            error = TooManyRequests("too many connections from your address", retry_after=1)
-            await _refuse(writer, reader, settings, error)
+        refusal: TchatatorError | None = None
+        if len(self.connections) >= settings.max_connections:
+            refusal = ServiceUnavailable("too many connections")
+        elif from_peer >= settings.max_connections_per_address:
+            refusal = TooManyRequests("too many connections from your address", retry_after=1)
+        if refusal is not None:
+            # Refusals are counted too: they hold a socket while they wait.
+            self.refusals[peer] += 1
+            try:
+                await _refuse(writer, reader, settings, refusal)
+            finally:
+                self.refusals[peer] -= 1
+                if self.refusals[peer] <= 0:
+                    del self.refusals[peer]
             return
         connection = ClientConnection(self, reader, writer, peer)
         connection.task = asyncio.current_task()
@@ -246,6 +279,8 @@ class App:
                     if entry.roles is not None:
                         if identity is None:
                             raise Unauthorized("log in first: /connexion {api_key}")
+                        if not await connection.session_still_valid():
+                            raise Unauthorized("your session has ended: log in again")
                         if identity.role not in entry.roles:
                             raise Forbidden(f"{entry.name} is not for the {identity.role} role")
                     values = entry.parse(event.arguments)
@@ -309,6 +344,8 @@ class ClientConnection:
         self.closing = False
         self.task: asyncio.Task[Any] | None = None
         self.codec = RequestReader(app.settings.max_line)
+        self.accepted_at = time.monotonic()
+        self._validated_at = 0.0
 
     # --- session state (used by the handlers) ---------------------------------------
 
@@ -317,11 +354,39 @@ class ClientConnection:
             raise Unauthorized("log in first")
         return self.identity
 
+    async def session_still_valid(self) -> bool:
+        """Re-check, every few seconds, that the session may go on.
+
+        A key rotated or a user removed (by the CLI, in another process), a
+        token revoked by ``/deconnexion`` elsewhere, or ``session_ttl`` passed
+        all end the sessions already open, not only future logins.
+        """
+        now = time.monotonic()
+        if now - self._validated_at < IDENTITY_RECHECK:
+            return True
+        identity, claims = self.identity, self.claims
+        if identity is None or claims is None:
+            return False
+        app = self.app
+        alive = claims.issued_at + app.settings.session_ttl > time.time()
+        if alive and identity.role == "admin":
+            alive = hmac.compare_digest(identity.key_digest, app.admin_digest)
+        if alive:
+            user_id = None if identity.role == "admin" else identity.id
+            current, revoked = await app.db.read(queries.session_state, user_id, claims.nonce_hex)
+            alive = not revoked and (user_id is None or current == identity.key_digest)
+        if alive:
+            self._validated_at = now
+        else:
+            self.logout()
+        return alive
+
     def login(self, identity: Identity, claims: TokenClaims) -> None:
         push = self.push_enabled
         self.set_push(False)
         self.identity = identity
         self.claims = claims
+        self._validated_at = time.monotonic()
         self.set_push(push)
 
     def logout(self) -> None:
@@ -355,7 +420,9 @@ class ClientConnection:
     def _idle_timeout(self) -> float | None:
         settings = self.app.settings
         if self.identity is None:
-            return settings.idle_timeout
+            # A deadline from the accept, not per read: trickling bytes does
+            # not keep an anonymous connection open.
+            return self.accepted_at + settings.idle_timeout - time.monotonic()
         if self.push_enabled:
             return None  # a listener is idle by design; TCP keepalive finds dead peers
         return settings.idle_timeout_authenticated
@@ -369,9 +436,10 @@ class ClientConnection:
                 if event is NEED_DATA:
                     if self.closing:
                         break  # stopping: every request already received was answered
-                    data = await asyncio.wait_for(
-                        self.reader.read(READ_CHUNK), self._idle_timeout()
-                    )
+                    timeout = self._idle_timeout()
+                    if timeout is not None and timeout <= 0:
+                        break
+                    data = await asyncio.wait_for(self.reader.read(READ_CHUNK), timeout)
                     if not data:
                         break
                     codec.feed(data)
@@ -424,6 +492,7 @@ def _announce(app: App) -> None:
         f"Tchatator listening on {settings.host}:{app.port} (TLS {settings.tls_min_version}+)",
         f"CA certificate: {app.certificates.ca_cert}",
         f"CA fingerprint (SHA-256): {app.certificates.ca_fingerprint}",
+        f"CA fingerprint (hex): {app.certificates.ca_fingerprint.replace(':', '').lower()}",
         f"Database: {_redact(settings.database_url)}",
         f"Try it: openssl s_client -quiet -connect {_display_host(settings.host)}:{app.port}"
         f" -CAfile {app.certificates.ca_cert}",

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import security, tls
-from .config import ConfigError, Settings, find_config, load_settings
+from .config import CONFIG_ENV, ConfigError, Settings, find_config, load_settings
 from .storage import Database, queries
 from .storage.models import utc_now
 
@@ -49,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
     config_path = find_config(args.config)
     try:
-        settings, warnings = load_settings(config_path, missing_ok=args.action == "serve")
+        # A file named by --config or $TCHATATOR_CONFIG must exist; without
+        # either, a missing ./.tchatator means the embedded defaults.
+        explicit = bool(args.config or os.environ.get(CONFIG_ENV))
+        settings, warnings = load_settings(config_path, missing_ok=not explicit)
         for warning in warnings:
             print(f"warning: {config_path}: {warning}", file=sys.stderr)
         return int(args.run(config_path, settings, args) or 0)

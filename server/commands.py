@@ -13,6 +13,7 @@ the precedence of section 2: target (404), then rules (403), then the text
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import math
 from datetime import datetime, timedelta
@@ -28,7 +29,6 @@ from protocol.errors import (
     NotFound,
     PageOutOfRange,
     PayloadTooLarge,
-    TooManyRequests,
     Unauthorized,
 )
 
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 __all__ = ["COMMANDS", "Identity"]
 
 ADMIN_ID = 0
+# Seconds a failed /connexion waits for its 401 once its address is over
+# max_failed_logins_per_minute.
+FAILED_LOGIN_DELAY = 1.0
 ADMIN_NAME = "admin"
 PRO_ROLES = frozenset({"pro", "admin"})
 
@@ -82,6 +85,9 @@ def _check_text(escaped: str, limit: int) -> str:
     text = decode_text(escaped)
     if is_blank_text(text):
         raise BadRequest("the message is empty")
+    if "\x00" in text:
+        # PostgreSQL cannot store it; refused everywhere so both backends agree.
+        raise BadRequest("the message contains a NUL character")
     if len(text) > limit:
         raise PayloadTooLarge(f"the message is longer than {limit} characters", max=limit)
     return text
@@ -96,13 +102,17 @@ def _check_text(escaped: str, limit: int) -> str:
     description="Log in with an API key, or resume a session with its token.",
 )
 async def cmd_connexion(app: App, conn: ClientConnection, key: str) -> dict[str, Any]:
-    """Raises: TooManyRequests (failed attempts from this address), Unauthorized."""
-    wait = app.failed_logins.wait_time(conn.peer)
-    if wait > 0:
-        raise TooManyRequests("too many failed logins from your address", retry_after=wait)
+    """Raises: Unauthorized (late, once this address failed too often)."""
     result = await _authenticate(app, key)
     if result is None:
+        # Past max_failed_logins_per_minute, each further failure from this
+        # address is answered late (a tarpit) rather than with a 429: the
+        # answer stays the contract's 401, and a neighbour behind the same
+        # address who has a good key still gets in at once.
+        over_limit = app.failed_logins.wait_time(conn.peer) > 0
         app.failed_logins.record(conn.peer)
+        if over_limit:
+            await asyncio.sleep(FAILED_LOGIN_DELAY)
         raise Unauthorized("invalid key or token")
     identity, token, claims = result
     conn.login(identity, claims)
@@ -290,7 +300,8 @@ def _conversation_read(
 ) -> tuple[bool, int, list[Any]]:
     if other_id == ADMIN_ID:
         return True, 0, []
-    other = queries.get_user(connection, other_id)
+    # A removed user's history stays readable (and markable) by the other party.
+    other = queries.get_user(connection, other_id, include_removed=True)
     if other is None:
         return False, 0, []
     if my_role == "client" and other[1] == "pro":

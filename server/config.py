@@ -100,7 +100,6 @@ LIVE_KEYS = frozenset(
         "max_failed_logins_per_minute",
         "idle_timeout",
         "idle_timeout_authenticated",
-        "handshake_timeout",
         "shutdown_grace",
         "directory_page_size",
     }
@@ -191,6 +190,12 @@ def _validate(key: str, value: Any) -> Any:
             isinstance(name, str) and name.strip() for name in value
         ):
             raise ConfigError("server_names must be a list of non-empty strings")
+        from .tls import normalize_names
+
+        try:
+            normalize_names(value)  # the same check the certificate will make
+        except ValueError as error:
+            raise ConfigError(f"server_names: {error}") from None
         return tuple(name.strip() for name in value)
     if key == "tls_min_version":
         if value not in ("1.2", "1.3"):

@@ -67,7 +67,19 @@ class RequestLog:
 
 
 def _read_tail(path: Path, count: int) -> list[dict[str, Any]]:
-    """The last ``count`` valid entries of the current file."""
+    """The last ``count`` valid entries, from the current file and its backups."""
+    entries = _read_file_tail(path, count)
+    backup = 1
+    while len(entries) < count:
+        older = path.with_name(f"{path.name}.{backup}")
+        if not older.exists():
+            break
+        entries = _read_file_tail(older, count - len(entries)) + entries
+        backup += 1
+    return entries
+
+
+def _read_file_tail(path: Path, count: int) -> list[dict[str, Any]]:
     try:
         with path.open("rb") as file:
             file.seek(0, 2)

@@ -42,6 +42,7 @@ API_KEY_BYTES = 32
 NONCE_BYTES = 16  # the token's random part: 128 bits (section 4)
 MAC_BYTES = 16
 TOKEN_PREFIX = "s."
+MAX_USER_ID = 2**53
 _TOKEN_LAYOUT = struct.Struct(">QQ")  # user id, issued at (seconds)
 
 
@@ -139,6 +140,8 @@ def parse_token(token: str) -> tuple[TokenClaims, bytes, bytes] | None:
         return None
     payload, mac = raw[:-MAC_BYTES], raw[-MAC_BYTES:]
     user_id, issued = _TOKEN_LAYOUT.unpack_from(payload)
+    if user_id > MAX_USER_ID:
+        return None  # cannot be ours, and would overflow the database's integers
     return TokenClaims(user_id, issued, payload[_TOKEN_LAYOUT.size :]), payload, mac
 
 

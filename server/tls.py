@@ -122,7 +122,7 @@ def ca_pem_text(paths: CertificatePaths) -> str:
 # --------------------------------------------------------------------------- names
 
 
-def _normalize_names(server_names: Sequence[str]) -> tuple[list[str], list[_IPAddress]]:
+def normalize_names(server_names: Sequence[str]) -> tuple[list[str], list[_IPAddress]]:
     """Split the wanted names into DNS names and IP addresses, defaults first."""
     dns_names: list[str] = list(DEFAULT_DNS_NAMES)
     ips: list[_IPAddress] = [ipaddress.ip_address(ip) for ip in DEFAULT_IP_ADDRESSES]
@@ -426,7 +426,7 @@ def ensure_certificates(certs_dir: Path, server_names: Sequence[str] = ()) -> Ce
     :class:`ValueError` for an invalid server name.
     """
     certs_dir = Path(certs_dir)
-    dns_names, ips = _normalize_names(server_names)
+    dns_names, ips = normalize_names(server_names)
     try:
         certs_dir.mkdir(parents=True, mode=_DIR_MODE)
     except FileExistsError:

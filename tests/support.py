@@ -57,6 +57,15 @@ def write_config(path: Path, settings: dict[str, Any]) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test run dies, so no server outlives it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class ServerProcess:
     """A real ``tchatator-server`` in a folder of its own."""
 
@@ -91,6 +100,7 @@ class ServerProcess:
         environment.pop("TCHATATOR_CONFIG", None)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "server", "--config", str(self.config), "serve", *extra_args],
+            preexec_fn=_die_with_parent,
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -161,17 +161,26 @@ def test_admin_is_not_limited(limited, open_from) -> None:
 
 
 def test_failed_logins_per_address(limited, open_from) -> None:
+    """Past the limit, failures from that address are answered late (still 401)."""
     user = limited.add_user("client", "forgetful")
     address = fresh_address()
     line = open_from(address)
     for _ in range(FAILED_LOGINS):
+        started = time.monotonic()
         assert line.ask("/connexion not-a-key").code == 401
-    # Even the right key is refused now, from this address.
-    _assert_429(line.ask(f"/connexion {user['api_key']}"))
-    again = open_from(address)
-    _assert_429(again.ask(f"/connexion {user['api_key']}"))
-    # Another address logs in fine.
-    assert open_from(fresh_address()).ask(f"/connexion {user['api_key']}").code == 200
+        assert time.monotonic() - started < 0.5
+    started = time.monotonic()
+    assert line.ask("/connexion not-a-key").code == 401
+    assert time.monotonic() - started >= 0.9, "a failure over the limit is not slowed down"
+    # The right key still gets in at once, from this address too (a neighbour
+    # behind the same NAT is not locked out).
+    started = time.monotonic()
+    assert open_from(address).ask(f"/connexion {user['api_key']}").code == 200
+    assert time.monotonic() - started < 0.5
+    # Another address fails fast.
+    started = time.monotonic()
+    assert open_from(fresh_address()).ask("/connexion not-a-key").code == 401
+    assert time.monotonic() - started < 0.5
 
 
 # --------------------------------------------------------------------------- connections

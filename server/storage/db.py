@@ -20,6 +20,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from protocol.errors import TchatatorError
+from protocol.errors import ServiceUnavailable, TchatatorError
 
 __all__ = ["Database", "make_engine", "migrate"]
 
@@ -38,6 +39,7 @@ log = logging.getLogger("tchatator.storage")
 T = TypeVar("T")
 
 MAX_BATCH = 512
+MAX_RECONNECT_PAUSE = 1.0
 READER_THREADS = 4
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -49,6 +51,7 @@ def make_engine(url: str, *, pool_size: int = READER_THREADS, writer: bool = Fal
         _ensure_sqlite_folder(url)
         engine = sa.create_engine(
             url,
+            hide_parameters=True,  # error messages must never carry message text
             pool_size=pool_size,
             max_overflow=0,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -78,7 +81,9 @@ def make_engine(url: str, *, pool_size: int = READER_THREADS, writer: bool = Fal
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=2, pool_pre_ping=True)
+    return sa.create_engine(
+        url, hide_parameters=True, pool_size=pool_size, max_overflow=2, pool_pre_ping=True
+    )
 
 
 def _ensure_sqlite_folder(url: str) -> None:
@@ -186,46 +191,61 @@ class Database:
         space); on PostgreSQL, where an UPDATE leaves the old row version in
         the table until VACUUM, the eraser thread vacuums the table first.
         """
-        if not self._started:
-            raise RuntimeError("the database writer is not running")
+        if not self._writer.is_alive():
+            raise ServiceUnavailable("the database writer is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put(_Job(function, arguments, future, loop, erase))
         return await future
 
     def _write_loop(self) -> None:
-        connection = self.write_engine.connect()
-        try:
-            while True:
-                first = self._jobs.get()
-                if first is _STOP:
-                    return
-                batch: list[_Job] = [first]
-                stop = False
-                while len(batch) < MAX_BATCH:
-                    try:
-                        job = self._jobs.get_nowait()
-                    except queue.Empty:
-                        break
-                    if job is _STOP:
-                        stop = True
-                        break
-                    batch.append(job)
+        connection: Connection | None = None
+        failures = 0
+        while True:
+            first = self._jobs.get()
+            if first is _STOP:
+                break
+            batch: list[_Job] = [first]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is _STOP:
+                    stop = True
+                    break
+                batch.append(job)
+            erasing: list[_Job] = []
+            try:
+                if connection is None:
+                    connection = self.write_engine.connect()
                 connection = self._commit_batch(connection, batch)
                 erasing = [job for job in batch if job.erase and job.outcome and job.outcome[0]]
                 if erasing and self.is_sqlite:
                     self._truncate_wal(connection)
+                failures = 0
+            except Exception:
+                # The database itself is unreachable: answer 503 and keep the
+                # writer alive, so the next batch tries again (after a pause).
+                log.exception("database writer: cannot reach the database")
                 for job in batch:
-                    if job in erasing and not self.is_sqlite:
-                        self._erasures.put(job)  # answered once vacuumed
-                    else:
-                        _resolve(job)
-                if stop:
-                    return
-        finally:
-            connection.close()
+                    if job.outcome is None:
+                        job.outcome = (False, ServiceUnavailable("the database is unavailable"))
+                connection = self._discard(connection)
+                failures += 1
+                time.sleep(min(MAX_RECONNECT_PAUSE, 0.05 * 2**failures))
+            for job in batch:
+                if job in erasing and not self.is_sqlite:
+                    self._erasures.put(job)  # answered once vacuumed
+                else:
+                    _resolve(job)
+            if stop:
+                break
+        self._discard(connection)
 
     def _commit_batch(self, connection: Connection, batch: list[_Job]) -> Connection:
+        """Run and commit a batch; on failure, retry its jobs one by one."""
         try:
             with connection.begin():
                 for job in batch:
@@ -234,11 +254,14 @@ class Database:
             self.committed_jobs += len(batch)
             return connection
         except Exception as error:
+            for job in batch:
+                job.outcome = None  # nothing of the batch was committed
+            if len(batch) == 1:
+                log.exception("a write job failed")
+                batch[0].outcome = (False, error)
+                return self._fresh_connection(connection)
             log.exception("group commit of %d jobs failed; retrying them one by one", len(batch))
             connection = self._fresh_connection(connection)
-            if len(batch) == 1:
-                batch[0].outcome = (False, error)
-                return connection
             for job in batch:
                 try:
                     with connection.begin():
@@ -249,6 +272,13 @@ class Database:
                     job.outcome = (False, job_error)
                     connection = self._fresh_connection(connection)
             return connection
+
+    def _discard(self, connection: Connection | None) -> None:
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:
+                log.exception("closing a broken writer connection")
 
     def _erase_loop(self) -> None:
         while True:
@@ -283,10 +313,7 @@ class Database:
             log.exception("WAL checkpoint after an erase failed; it will happen later")
 
     def _fresh_connection(self, connection: Connection) -> Connection:
-        try:
-            connection.close()
-        except Exception:
-            log.exception("closing a broken writer connection")
+        self._discard(connection)
         return self.write_engine.connect()
 
 

@@ -89,11 +89,14 @@ def message_json(row: Row[Any] | Sequence[Any]) -> dict[str, Any]:
 # --- users ----------------------------------------------------------------------
 
 
-def get_user(connection: Connection, user_id: int) -> Row[Any] | None:
+def get_user(
+    connection: Connection, user_id: int, *, include_removed: bool = False
+) -> Row[Any] | None:
     """An active user (id, role, name, key_digest), or None."""
-    return connection.execute(
-        sa.select(*_USER_COLUMNS).where(users.c.id == user_id, users.c.removed_at.is_(None))
-    ).first()
+    query = sa.select(*_USER_COLUMNS).where(users.c.id == user_id)
+    if not include_removed:
+        query = query.where(users.c.removed_at.is_(None))
+    return connection.execute(query).first()
 
 
 def get_user_by_digest(connection: Connection, digest: str) -> Row[Any] | None:
@@ -450,6 +453,17 @@ def revoke_token(connection: Connection, nonce: str, expires_at: datetime) -> No
     exists = connection.execute(sa.select(revoked.c.nonce).where(revoked.c.nonce == nonce)).first()
     if exists is None:
         connection.execute(sa.insert(revoked).values(nonce=nonce, expires_at=expires_at))
+
+
+def session_state(
+    connection: Connection, user_id: int | None, nonce: str
+) -> tuple[str | None, bool]:
+    """(current key digest of an active user or None, is the token revoked)."""
+    digest = None
+    if user_id is not None:
+        row = get_user(connection, user_id)
+        digest = None if row is None else row[3]
+    return digest, is_revoked(connection, nonce)
 
 
 def is_revoked(connection: Connection, nonce: str) -> bool:
