@@ -1,0 +1,250 @@
+"""What every Tchatator window shares: connection banner, errors, menus, closing.
+
+The offline banner follows the service: lost connection, countdown to the
+next attempt (with "retry now"), reconnecting, back online. Errors of any
+request show in a second banner, in the user's language, with the server's
+own words in the tooltip; a 429 counts down to when the user can retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+from PySide6.QtCore import QEvent
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QSystemTrayIcon,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..errors import ServiceError
+from ..icon import app_icon
+from ..service import ChatService, ConnectionState
+from ..settings import Settings
+from .dialogs import ShortcutsDialog
+from .notice import NoticeBar, Severity
+
+__all__ = ["ServiceWindow"]
+
+RECONNECTED_NOTICE_MS = 4000
+NOTIFICATION_MS = 8000
+
+
+class ServiceWindow(QMainWindow):
+    """A main window bound to a ``ChatService`` (which it never bypasses)."""
+
+    def __init__(
+        self, service: ChatService, settings: Settings, kind: str, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.service = service
+        self.settings = settings
+        self.kind = kind
+        self.logout_requested = False
+        self._closed: asyncio.Future[None] | None = None
+        self._was_online = service.online
+        self.setWindowIcon(app_icon(kind))
+        container = QWidget(self)
+        self._layout = QVBoxLayout(container)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(0)
+        self.offline_bar = NoticeBar("offline-banner", container, closable=False)
+        self.notice = NoticeBar("notice", container)
+        self._layout.addWidget(self.offline_bar)
+        self._layout.addWidget(self.notice)
+        self.setCentralWidget(container)
+        self.connection_label = QLabel(self)
+        self.connection_label.setObjectName("connection-state")
+        self.statusBar().addPermanentWidget(self.connection_label)
+        self.tray: QSystemTrayIcon | None = None
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray = QSystemTrayIcon(app_icon(kind), self)
+            self.tray.setToolTip("Tchatator")
+            self.tray.activated.connect(lambda *_: self._raise())
+            self.tray.show()
+        service.state_changed.connect(self._state_changed)
+        service.reconnect_scheduled.connect(self._reconnect_scheduled)
+        service.reconnected.connect(self._reconnected)
+        service.error.connect(self._error)
+        service.session_expired.connect(self._session_expired)
+        self._update_connection_label()
+
+    def set_content(self, widget: QWidget) -> None:
+        self._layout.addWidget(widget, 1)
+
+    # --- menus shared by every window ---
+
+    def add_common_menus(self, file_menu: QMenu) -> None:
+        """Language, account and quit in ``file_menu``; a Help menu."""
+        language = file_menu.addMenu(self.tr("&Language"))
+        group = QActionGroup(self)
+        for code, name in (("fr", "Français"), ("en", "English")):
+            action = QAction(name, self, checkable=True)
+            action.setChecked(self.settings.language == code)
+            action.triggered.connect(lambda _checked=False, code=code: self._set_language(code))
+            group.addAction(action)
+            language.addAction(action)
+        file_menu.addSeparator()
+        switch = QAction(self.tr("Change &account…"), self)
+        switch.triggered.connect(self.switch_account)
+        file_menu.addAction(switch)
+        quit_action = QAction(self.tr("&Quit"), self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        help_menu = self.menuBar().addMenu(self.tr("&Help"))
+        shortcuts = QAction(self.tr("&Keyboard shortcuts"), self)
+        shortcuts.setShortcut(QKeySequence.StandardKey.HelpContents)
+        shortcuts.triggered.connect(self.show_shortcuts)
+        help_menu.addAction(shortcuts)
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        return [
+            ("F5", self.tr("Refresh")),
+            (
+                QKeySequence(QKeySequence.StandardKey.Quit).toString(
+                    QKeySequence.SequenceFormat.NativeText
+                ),
+                self.tr("Quit"),
+            ),
+            ("F1", self.tr("This list")),
+        ]
+
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(self.shortcut_rows(), self).open()
+
+    def _set_language(self, code: str) -> None:
+        self.settings.language = code
+        self.settings.save()
+        self.notice.show_message(
+            self.tr("The language changes at the next start of the application."),
+            Severity.INFO,
+            timeout_ms=NOTIFICATION_MS,
+        )
+
+    def switch_account(self) -> None:
+        self.logout_requested = True
+        self.close()
+
+    # --- connection ---
+
+    def _update_connection_label(self) -> None:
+        state = self.service.state
+        user = self.service.user
+        address = self.service.address
+        texts = {
+            ConnectionState.ONLINE: self.tr("Connected"),
+            ConnectionState.CONNECTING: self.tr("Connecting…"),
+            ConnectionState.OFFLINE: self.tr("Offline"),
+        }
+        who = f"{user.name} · {address}" if user is not None and address is not None else ""
+        self.connection_label.setText(f"{texts[state]}  {who}".strip())
+        self.connection_label.setAccessibleName(self.connection_label.text())
+
+    def _state_changed(self, state: ConnectionState) -> None:
+        self._update_connection_label()
+        if state is ConnectionState.OFFLINE and self._was_online:
+            self.offline_bar.show_message(
+                self.tr("Connection lost. Reconnecting…"), Severity.WARNING
+            )
+        elif state is ConnectionState.CONNECTING:
+            self.offline_bar.show_message(self.tr("Offline: reconnecting…"), Severity.WARNING)
+        self._was_online = self._was_online or state is ConnectionState.ONLINE
+        self.connection_changed(state)
+
+    def _reconnect_scheduled(self, delay: float) -> None:
+        self.offline_bar.show_countdown(
+            self.tr("Offline: nothing is sent. Next connection attempt in %1 s."),
+            math.ceil(delay),
+            Severity.WARNING,
+            actions=((self.tr("&Retry now"), self.service.retry_now),),
+            on_end=lambda: self.offline_bar.show_message(
+                self.tr("Offline: reconnecting…"), Severity.WARNING
+            ),
+        )
+
+    def _reconnected(self) -> None:
+        self.offline_bar.show_message(
+            self.tr("Connection restored."), Severity.SUCCESS, timeout_ms=RECONNECTED_NOTICE_MS
+        )
+        self.refresh()
+
+    def _session_expired(self) -> None:
+        self.offline_bar.show_message(
+            self.tr("Your session has ended and the key was refused: log in again."),
+            Severity.ERROR,
+            actions=((self.tr("Log &in again"), self.switch_account),),
+        )
+
+    def _error(self, report: ServiceError) -> None:
+        self.handle_error(report)
+        if report.code == 429 and report.retry_after:
+            self.notice.show_countdown(
+                self.tr("Too many requests: you can try again in %1 s."),
+                report.retry_after,
+                Severity.WARNING,
+            )
+            return
+        severity = Severity.WARNING if report.code is None else Severity.ERROR
+        self.notice.show_message(report.message, severity, detail=report.detail)
+
+    # --- hooks for the windows ---
+
+    def connection_changed(self, state: ConnectionState) -> None:
+        """Called on every state change (enable or disable what needs the server)."""
+
+    def handle_error(self, report: ServiceError) -> None:
+        """Called before the error is shown (undo a pending state, say)."""
+
+    def refresh(self) -> None:
+        """Reload everything from the server (F5, after reconnecting)."""
+
+    def about_to_close(self) -> None:
+        """Save what must be saved."""
+
+    # --- notifications ---
+
+    def notify(self, title: str, text: str, open_action: object = None) -> None:
+        """A desktop notification where there is a tray; a banner otherwise."""
+        if self.tray is not None and self.tray.isVisible():
+            self.tray.showMessage(title, text, app_icon(self.kind), NOTIFICATION_MS)
+        else:
+            actions = ((self.tr("&Open"), open_action),) if callable(open_action) else ()
+            self.notice.show_message(
+                f"{title} — {text}", Severity.INFO, actions=actions, timeout_ms=NOTIFICATION_MS
+            )
+        QApplication.alert(self)
+
+    def _raise(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    # --- closing ---
+
+    def wait_closed(self) -> asyncio.Future[None]:
+        if self._closed is None:
+            self._closed = asyncio.get_running_loop().create_future()
+        return self._closed
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.about_to_close()
+        if self.tray is not None:
+            self.tray.hide()
+        event.accept()
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            self.activated()
+
+    def activated(self) -> None:
+        """The window got the focus back."""

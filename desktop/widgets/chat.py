@@ -1,0 +1,656 @@
+"""The window of a professional or a customer: conversations on the left,
+the open conversation on the right.
+
+The window routes the service's signals to the models; it holds no data of
+its own beyond which conversation is open. Unread counts come from
+``/discussions`` and are kept up to date from push events; opening a
+conversation loads its newest page, which marks it read (section 5).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLineEdit,
+    QListView,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from protocol.models import ConversationSummary, Message, Page, Restriction, User
+
+from ..delegates import ConversationDelegate
+from ..errors import Action, ServiceError
+from ..formatting import full_time
+from ..icon import app_icon
+from ..models import ConversationListModel, MessageModel, RestrictionModel, UserTableModel
+from ..service import ChatService, ConnectionState
+from ..settings import DraftStore, Settings
+from .base import ServiceWindow
+from .conversation import ConversationPane
+from .dialogs import DirectoryDialog, InfoDialog, SanctionsDialog, confirm
+from .notice import Severity
+
+__all__ = ["ChatWindow"]
+
+OPEN_DELAY_MS = 150
+MARK_READ_DELAY_MS = 300
+DRAFT_SAVE_DELAY_MS = 500
+NOTICE_MS = 6000
+
+
+class SearchBox(QLineEdit):
+    """The conversation filter; Down goes to the list, Enter opens the first match."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.down = None
+        self.enter = None
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Down and self.down is not None:
+            self.down()
+            return
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.enter is not None:
+            self.enter()
+            return
+        super().keyPressEvent(event)
+
+
+class ChatWindow(ServiceWindow):
+    def __init__(
+        self,
+        service: ChatService,
+        settings: Settings,
+        drafts: DraftStore,
+        kind: str,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(service, settings, kind, parent)
+        user = service.user
+        assert user is not None, "log in before opening the window"
+        self.user = user
+        self.me = user.id
+        self.pro = user.role == "pro"
+        self.drafts = drafts
+        self.server_name = str(service.address)
+        self.setObjectName("chat-window")
+        self._pending_read = False
+        self._unnamed: list[Message] = []
+        self._statuses: dict[int, tuple[datetime | None, bool]] = {}
+        self._opening: User | None = None
+        self.directory_dialog: DirectoryDialog | None = None
+        self.info_dialog: InfoDialog | None = None
+        self.sanctions_dialog = None
+        # Models.
+        self.conversations = ConversationListModel(self)
+        self.conversations.set_me(self.me)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.conversations)
+        self.proxy.setFilterRole(ConversationListModel.NameRole)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.messages = MessageModel(self)
+        self.directory = UserTableModel(self)
+        self.restrictions = RestrictionModel(self)
+        # Left: search, new conversation, the list.
+        left = QWidget(self)
+        left_layout = QVBoxLayout(left)
+        margin = self.fontMetrics().height() // 2
+        left_layout.setContentsMargins(margin, margin, 0, margin)
+        self.search = SearchBox(left)
+        self.search.setObjectName("search")
+        self.search.setPlaceholderText(self.tr("Search (Ctrl+F)"))
+        self.search.setAccessibleName(self.tr("Search a conversation"))
+        self.search.setClearButtonEnabled(True)
+        left_layout.addWidget(self.search)
+        self.new_button = QPushButton(self.tr("&New conversation"), left)
+        self.new_button.setObjectName("new-conversation")
+        self.new_button.setToolTip(self.tr("Write to a professional (Ctrl+N)"))
+        self.new_button.setVisible(not self.pro)
+        left_layout.addWidget(self.new_button)
+        self.list_view = QListView(left)
+        self.list_view.setObjectName("conversations")
+        self.list_view.setAccessibleName(self.tr("Conversations"))
+        self.list_view.setModel(self.proxy)
+        self.list_view.setItemDelegate(ConversationDelegate(self.list_view))
+        self.list_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.list_view.setUniformItemSizes(True)
+        self.list_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        left_layout.addWidget(self.list_view, 1)
+        # Right: the conversation.
+        self.pane = ConversationPane(self.messages, self.pro, self)
+        self.pane.view.set_me(self.me)
+        self.pane.show_conversation(None)
+        self.pane.composer.set_limit(service.max_message_size)
+        splitter = QSplitter(self)
+        splitter.addWidget(left)
+        splitter.addWidget(self.pane)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        unit = self.fontMetrics().height()
+        splitter.setSizes([unit * 19, unit * 37])
+        splitter.setChildrenCollapsible(False)
+        self.set_content(splitter)
+        self.resize(unit * 56, unit * 36)
+        self.setTabOrder(self.search, self.new_button)
+        self.setTabOrder(self.new_button, self.list_view)
+        self.setTabOrder(self.list_view, self.pane.view)
+        self._build_menus()
+        # Timers.
+        self._open_timer = QTimer(self)
+        self._open_timer.setSingleShot(True)
+        self._open_timer.setInterval(OPEN_DELAY_MS)
+        self._open_timer.timeout.connect(self._open_current)
+        self._read_timer = QTimer(self)
+        self._read_timer.setSingleShot(True)
+        self._read_timer.setInterval(MARK_READ_DELAY_MS)
+        self._read_timer.timeout.connect(self._mark_read)
+        self._draft_timer = QTimer(self)
+        self._draft_timer.setSingleShot(True)
+        self._draft_timer.setInterval(DRAFT_SAVE_DELAY_MS)
+        self._draft_timer.timeout.connect(self._save_draft)
+        # Wiring: widgets to the service.
+        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        self.search.down = self._focus_list
+        self.search.enter = self._open_first_match
+        self.list_view.selectionModel().currentChanged.connect(lambda *_: self._open_timer.start())
+        self.list_view.activated.connect(lambda _index: self._open_current())
+        self.new_button.clicked.connect(self.new_conversation)
+        self.conversations.more_requested.connect(self.service.load_conversations)
+        self.conversations.unread_changed.connect(lambda _total: self._update_title())
+        self.messages.older_requested.connect(self.service.load_history)
+        composer = self.pane.composer
+        composer.send_requested.connect(self._send)
+        composer.edit_requested.connect(self._edit)
+        composer.edit_last_requested.connect(self._edit_last)
+        composer.text_changed.connect(lambda _text: self._draft_timer.start())
+        self.pane.view.edit_requested.connect(self.edit_message)
+        self.pane.view.delete_requested.connect(self.delete_message)
+        self.pane.view.info_requested.connect(lambda m: self.service.load_info(m.id))
+        self.pane.block_requested.connect(self.block)
+        self.pane.unblock_requested.connect(self.service.unblock)
+        self.pane.ban_requested.connect(self.ban)
+        self.pane.unban_requested.connect(self.service.unban)
+        # Wiring: the service to the models.
+        service.conversations_loaded.connect(self._conversations_loaded)
+        service.history_loaded.connect(self._history_loaded)
+        service.message_sent.connect(self._message_sent)
+        service.message_received.connect(self._message_received)
+        service.message_changed.connect(self._message_changed)
+        service.message_deleted.connect(self._message_deleted)
+        service.messages_read.connect(self.messages.mark_read)
+        service.info_loaded.connect(self._show_info)
+        service.restrictions_loaded.connect(self._restrictions_loaded)
+        service.restriction_changed.connect(self._restriction_changed)
+        service.directory_loaded.connect(self.directory.load_page)
+        self.directory.more_requested.connect(self.service.load_directory)
+        self._update_title()
+        self.refresh()
+
+    # --- menus and shortcuts ---
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu(self.tr("&File"))
+        refresh = QAction(self.tr("&Refresh"), self)
+        refresh.setShortcut(QKeySequence.StandardKey.Refresh)
+        refresh.triggered.connect(self.refresh)
+        file_menu.addAction(refresh)
+        menu = bar.addMenu(self.tr("&Conversation"))
+        self.new_action = QAction(self.tr("&New conversation…"), self)
+        self.new_action.setShortcut(QKeySequence.StandardKey.New)
+        self.new_action.triggered.connect(self.new_conversation)
+        self.new_action.setVisible(not self.pro)
+        self.new_action.setEnabled(not self.pro)
+        menu.addAction(self.new_action)
+        search = QAction(self.tr("&Search a conversation"), self)
+        search.setShortcut(QKeySequence.StandardKey.Find)
+        search.triggered.connect(self.focus_search)
+        menu.addAction(search)
+        self.next_unread_action = QAction(self.tr("Next &unread conversation"), self)
+        self.next_unread_action.setShortcut(QKeySequence("Alt+Shift+Down"))
+        self.next_unread_action.triggered.connect(self.next_unread)
+        menu.addAction(self.next_unread_action)
+        latest = QAction(self.tr("Jump to the &latest message"), self)
+        latest.setShortcut(QKeySequence("Alt+End"))
+        latest.triggered.connect(self.pane.view.jump_to_latest)
+        menu.addAction(latest)
+        write = QAction(self.tr("&Write a message"), self)
+        write.setShortcut(QKeySequence("Ctrl+L"))
+        write.triggered.connect(lambda: self.pane.composer.editor.setFocus())
+        menu.addAction(write)
+        menu.addSeparator()
+        for action in (
+            self.pane.view.info_action,
+            self.pane.view.edit_action,
+            self.pane.view.delete_action,
+        ):
+            menu.addAction(action)
+        if self.pro:
+            moderation = bar.addMenu(self.tr("&Moderation"))
+            for title, slot in (
+                (self.tr("&Block this customer…"), lambda: self._with_partner(self.block)),
+                (
+                    self.tr("Un&block this customer"),
+                    lambda: self._with_partner(self.service.unblock),
+                ),
+                (self.tr("B&an this customer…"), lambda: self._with_partner(self.ban)),
+                (self.tr("&Lift the ban"), lambda: self._with_partner(self.service.unban)),
+            ):
+                action = QAction(title, self)
+                action.triggered.connect(slot)
+                moderation.addAction(action)
+            moderation.addSeparator()
+            sanctions = QAction(self.tr("&Blocks and bans…"), self)
+            sanctions.setShortcut(QKeySequence("Ctrl+Shift+S"))
+            sanctions.triggered.connect(self.show_sanctions)
+            moderation.addAction(sanctions)
+        self.add_common_menus(file_menu)
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        rows = [
+            (self.tr("Enter"), self.tr("Send the message")),
+            (self.tr("Shift+Enter"), self.tr("New line in the message")),
+            ("Ctrl+F", self.tr("Search a conversation")),
+            ("Alt+Shift+Down", self.tr("Next unread conversation")),
+            ("Alt+End", self.tr("Jump to the latest message")),
+            ("Ctrl+L", self.tr("Write a message")),
+            ("F2", self.tr("Edit the selected message")),
+            (self.tr("Delete"), self.tr("Delete the selected message")),
+            ("Ctrl+I", self.tr("Details of the selected message")),
+            (self.tr("Up (empty message)"), self.tr("Edit my last message")),
+            (self.tr("Escape"), self.tr("Cancel editing")),
+        ]
+        if not self.pro:
+            rows.insert(2, ("Ctrl+N", self.tr("New conversation")))
+        else:
+            rows.append(("Ctrl+Shift+S", self.tr("Blocks and bans")))
+        return rows + super().shortcut_rows()
+
+    def focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    def _focus_list(self) -> None:
+        self.list_view.setFocus()
+        if not self.list_view.currentIndex().isValid() and self.proxy.rowCount():
+            self.list_view.setCurrentIndex(self.proxy.index(0, 0))
+
+    def _open_first_match(self) -> None:
+        if self.proxy.rowCount():
+            self.list_view.setCurrentIndex(self.proxy.index(0, 0))
+            self._open_current()
+            self.pane.composer.editor.setFocus()
+
+    # --- loading ---
+
+    def refresh(self) -> None:
+        self.service.load_conversations(0)
+        if self.pro:
+            self.service.load_restrictions()
+        if self.messages.partner >= 0:
+            self.service.load_history(self.messages.partner, 0)
+
+    def connection_changed(self, state: ConnectionState) -> None:
+        self.pane.composer.set_online(state is ConnectionState.ONLINE)
+
+    def handle_error(self, report: ServiceError) -> None:
+        if report.action is Action.SEND or report.action is Action.EDIT:
+            self.pane.composer.set_busy(False)
+        elif report.action is Action.HISTORY:
+            self.messages.loading_failed()
+        elif report.action is Action.CONVERSATIONS:
+            self.conversations.loading_failed()
+        elif report.action is Action.DIRECTORY:
+            self.directory.loading_failed()
+
+    def _conversations_loaded(
+        self, items: list[ConversationSummary], page: int, pages: int
+    ) -> None:
+        self.conversations.load_page(items, page, pages)
+        unnamed, self._unnamed = self._unnamed, []
+        for message in unnamed:
+            self._notify_message(message)
+        self._apply_statuses()
+        self._select_partner(self.messages.partner)
+        self._update_title()
+
+    def _history_loaded(self, partner: int, page_number: int, page: Page) -> None:
+        if partner != self.messages.partner:
+            return
+        row = self.conversations.row_of(partner)
+        received = sum(1 for message in page.messages if message.recipient == self.me)
+        self.messages.load_page(partner, page)
+        if row is not None:
+            before = self.conversations.conversation(row).unread
+            self.conversations.set_unread(partner, max(0, before - received))
+
+    # --- choosing a conversation ---
+
+    def _open_current(self) -> None:
+        self._open_timer.stop()
+        index = self.list_view.currentIndex()
+        if index.isValid():
+            partner = index.data(ConversationListModel.PartnerRole)
+            if partner is not None:
+                self.open_partner(partner)
+
+    def _select_partner(self, partner_id: int) -> None:
+        row = self.conversations.row_of(partner_id)
+        if row is None:
+            return
+        index = self.proxy.mapFromSource(self.conversations.index(row, 0))
+        if index.isValid() and self.list_view.currentIndex() != index:
+            selection = self.list_view.selectionModel()
+            selection.blockSignals(True)
+            self.list_view.setCurrentIndex(index)
+            selection.blockSignals(False)
+            self.list_view.viewport().update()
+
+    def open_partner(self, partner: User) -> None:
+        """Show the conversation with ``partner`` and load its newest page."""
+        if partner.id == self.messages.partner:
+            return
+        self._save_draft()
+        composer = self.pane.composer
+        composer.cancel_edit()
+        composer.set_busy(False)
+        row = self.conversations.row_of(partner.id)
+        unread = self.conversations.conversation(row).unread if row is not None else 0
+        self.messages.reset(partner.id, self.me, self.service.max_messages, unread)
+        self.pane.show_conversation(partner)
+        self._apply_statuses()
+        composer.set_limit(self.service.max_message_size)
+        composer.set_online(self.service.online)
+        composer.set_text(self.drafts.get(self._draft_key(partner.id)))
+        self._select_partner(partner.id)
+        self.service.load_history(partner.id, 0)
+        self._update_title()
+
+    def open_partner_id(self, partner_id: int) -> None:
+        partner = self.conversations.partner(partner_id)
+        if partner is not None:
+            self.open_partner(partner)
+            self._raise()
+
+    def next_unread(self) -> None:
+        current = self.conversations.row_of(self.messages.partner)
+        row = self.conversations.next_unread(-1 if current is None else current)
+        if row is None:
+            self.statusBar().showMessage(self.tr("No unread conversation."), NOTICE_MS)
+            return
+        self.open_partner(self.conversations.conversation(row).partner)
+
+    def new_conversation(self) -> None:
+        if self.pro:
+            return
+        self.service.load_directory(0)
+        dialog = DirectoryDialog(self.directory, self)
+        self.directory_dialog = dialog
+
+        def done(code: int) -> None:
+            if code and dialog.chosen is not None:
+                self.conversations.ensure_partner(dialog.chosen)
+                self.open_partner(dialog.chosen)
+                self.pane.composer.editor.setFocus()
+            self.directory_dialog = None
+            dialog.deleteLater()
+
+        dialog.finished.connect(done)
+        dialog.open()
+
+    def _update_title(self) -> None:
+        base = self.tr("Tchatator Pro") if self.kind == "pro" else self.tr("Tchatator")
+        title = f"{base} — {self.user.name}"
+        unread = self.conversations.total_unread()
+        if unread:
+            title = f"({unread}) {title}"
+        self.setWindowTitle(title)
+        self.setWindowIcon(app_icon(self.kind, unread))
+
+    # --- drafts ---
+
+    def _draft_key(self, partner: int) -> str:
+        return DraftStore.key(self.server_name, self.me, partner)
+
+    def _save_draft(self) -> None:
+        self._draft_timer.stop()
+        partner = self.messages.partner
+        if partner >= 0:
+            self.drafts.set(self._draft_key(partner), self.pane.composer.draft())
+            self.drafts.save()
+
+    def about_to_close(self) -> None:
+        self._save_draft()
+
+    # --- writing ---
+
+    def _send(self, text: str) -> None:
+        partner = self.messages.partner
+        if partner < 0:
+            return
+        self.pane.composer.set_busy(True)
+        self.service.send_message(partner, text)
+
+    def _edit(self, message_id: int, text: str) -> None:
+        self.pane.composer.set_busy(True)
+        self.service.edit_message(message_id, text)
+
+    def _edit_last(self) -> None:
+        for message in reversed(self.messages.messages()):
+            if message.sender == self.me and not message.deleted:
+                self.edit_message(message)
+                return
+
+    def edit_message(self, message: Message) -> None:
+        if message.sender == self.me and not message.deleted and message.text is not None:
+            self.pane.composer.start_edit(message.id, message.text)
+
+    def delete_message(self, message: Message, ask: bool = True) -> None:
+        if message.sender != self.me or message.deleted:
+            return
+        if not ask:
+            self.service.delete_message(message.id)
+            return
+        confirm(
+            self,
+            self.tr("Delete the message"),
+            self.tr("Delete this message? Its text is erased for both of you."),
+            self.tr("&Delete"),
+            lambda: self.service.delete_message(message.id),
+            destructive=True,
+        )
+
+    def _show_info(self, message: Message) -> None:
+        names = {self.me: self.user.name}
+        for partner_id in (message.sender, message.recipient):
+            partner = self.conversations.partner(partner_id)
+            if partner is not None:
+                names[partner.id] = partner.name
+        self.info_dialog = InfoDialog(message, names, self)
+        self.info_dialog.open()
+
+    # --- live events ---
+
+    def _message_sent(self, message: Message) -> None:
+        self.messages.add_message(message)
+        if not self.conversations.apply_message(message, False):
+            self.service.load_conversations(0)
+        key = self._draft_key(message.recipient)
+        if message.recipient == self.messages.partner:
+            composer = self.pane.composer
+            composer.set_busy(False)
+            composer.clear()
+            self.drafts.set(key, "")
+        elif self.drafts.get(key) == message.text:
+            # Sent after the user moved to another conversation: the text
+            # saved as that conversation's draft went out.
+            self.drafts.set(key, "")
+        self.drafts.save()
+
+    def _message_received(self, message: Message) -> None:
+        partner = self.conversations.partner_of(message)
+        is_open = partner == self.messages.partner
+        to_me = message.recipient == self.me
+        visible = self.isVisible() and not self.isMinimized()
+        if is_open:
+            self.messages.add_message(message)
+            if to_me:
+                if visible:
+                    self._read_timer.start()
+                else:
+                    self._pending_read = True
+        counted = to_me and not (is_open and visible)
+        known = self.conversations.apply_message(message, counted)
+        if to_me and (not is_open or not self.isActiveWindow()):
+            if known:
+                self._notify_message(message)
+            else:
+                self._unnamed.append(message)  # told once the list knows the name
+        if not known:
+            self.service.load_conversations(0)
+        self._update_title()
+
+    def _notify_message(self, message: Message) -> None:
+        partner_id = self.conversations.partner_of(message)
+        partner = self.conversations.partner(partner_id)
+        name = partner.name if partner is not None else self.tr("someone")
+        preview = " ".join((message.text or "").split())[:120]
+        self.notify(
+            self.tr("New message from %1").replace("%1", name),
+            preview,
+            lambda: self.open_partner_id(partner_id),
+        )
+
+    def _mark_read(self) -> None:
+        if self.messages.partner >= 0:
+            self.service.load_history(self.messages.partner, 0)
+
+    def activated(self) -> None:
+        if self._pending_read:
+            self._pending_read = False
+            self._mark_read()
+
+    def _message_changed(self, message: Message) -> None:
+        self.messages.update_message(message)
+        self.conversations.update_message(message)
+        if self.pane.composer.editing == message.id:
+            self.pane.composer.set_busy(False)
+            self.pane.composer.finish_edit(message.id)
+
+    def _message_deleted(self, message_id: int, when: datetime) -> None:
+        self.messages.mark_deleted(message_id, when)
+        self.conversations.mark_deleted(message_id, when)
+        if self.pane.composer.editing == message_id:
+            self.pane.composer.cancel_edit()
+
+    # --- moderation (pro) ---
+
+    def _with_partner(self, action: object) -> None:
+        partner = self.pane.partner
+        if partner is not None and callable(action):
+            action(partner.id)
+
+    def _name(self, client_id: int) -> str:
+        partner = self.conversations.partner(client_id)
+        return partner.name if partner is not None else f"#{client_id}"
+
+    def block(self, client_id: int, ask: bool = True) -> None:
+        if not ask:
+            self.service.block(client_id)
+            return
+        hours = max(1, round(int(self.service.limits.get("block_duration", 86400)) / 3600))
+        confirm(
+            self,
+            self.tr("Block"),
+            self.tr("Block %1? They cannot write to you for %2 h.")
+            .replace("%1", self._name(client_id))
+            .replace("%2", str(hours)),
+            self.tr("&Block"),
+            lambda: self.service.block(client_id),
+            destructive=True,
+        )
+
+    def ban(self, client_id: int, ask: bool = True) -> None:
+        if not ask:
+            self.service.ban(client_id)
+            return
+        confirm(
+            self,
+            self.tr("Ban"),
+            self.tr("Ban %1? They cannot write to you until you lift the ban.").replace(
+                "%1", self._name(client_id)
+            ),
+            self.tr("B&an"),
+            lambda: self.service.ban(client_id),
+            destructive=True,
+        )
+
+    def _restrictions_loaded(self, restrictions: list[Restriction]) -> None:
+        self.restrictions.set_rows(restrictions)
+        statuses: dict[int, tuple[datetime | None, bool]] = {}
+        for restriction in restrictions:
+            until, banned = statuses.get(restriction.client.id, (None, False))
+            if restriction.kind == "block":
+                until = restriction.until
+            else:
+                banned = True
+            statuses[restriction.client.id] = (until, banned)
+        self._statuses = statuses
+        self._apply_statuses()
+
+    def _apply_statuses(self) -> None:
+        texts = {}
+        for client_id, (until, banned) in self._statuses.items():
+            parts = []
+            if until is not None:
+                parts.append(self.tr("blocked"))
+            if banned:
+                parts.append(self.tr("banned"))
+            texts[client_id] = ", ".join(parts)
+        self.conversations.set_statuses(texts)
+        partner = self.pane.partner
+        if partner is not None:
+            until, banned = self._statuses.get(partner.id, (None, False))
+            self.pane.set_restrictions(until, banned)
+
+    def _restriction_changed(self, client_id: int, action: str, until: datetime | None) -> None:
+        name = self._name(client_id)
+        texts = {
+            "block": self.tr("%1 is blocked until %2.").replace("%2", full_time(until)),
+            "unblock": self.tr("%1 can write to you again."),
+            "ban": self.tr("%1 is banned until you lift the ban."),
+            "unban": self.tr("The ban on %1 is lifted."),
+        }
+        self.notice.show_message(
+            texts[action].replace("%1", name), Severity.SUCCESS, timeout_ms=NOTICE_MS
+        )
+        current = self._statuses.get(client_id, (None, False))
+        if action == "block":
+            self._statuses[client_id] = (until, current[1])
+        elif action == "unblock":
+            self._statuses[client_id] = (None, current[1])
+        elif action == "ban":
+            self._statuses[client_id] = (current[0], True)
+        elif action == "unban":
+            self._statuses[client_id] = (current[0], False)
+        self._apply_statuses()
+
+    def show_sanctions(self) -> None:
+        def lift(client_id: int, kind: str) -> None:
+            if kind == "block":
+                self.service.unblock(client_id)
+            else:
+                self.service.unban(client_id)
+
+        self.service.load_restrictions()
+        dialog = SanctionsDialog(self.restrictions, lift, self.service.load_restrictions, self)
+        self.sanctions_dialog = dialog
+        dialog.open()
