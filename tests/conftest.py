@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -68,3 +69,18 @@ def fresh_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def world(make_user, connect, admin_key) -> SimpleNamespace:
+    """Two pros (a, b), a client (c) logged in; the admin too."""
+    a, b, c = make_user("pro"), make_user("pro"), make_user("client")
+    return SimpleNamespace(
+        a=a,
+        b=b,
+        c=c,
+        pa=connect(a["api_key"]),
+        pb=connect(b["api_key"]),
+        cl=connect(c["api_key"]),
+        admin=connect(admin_key),
+    )

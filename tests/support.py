@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -309,3 +310,20 @@ def closed_by_peer(sock: socket.socket, timeout: float) -> bool:
             return False
         except (ConnectionError, ssl.SSLError, OSError):
             return True
+
+
+def expect(reply: Any, code: int) -> Any:
+    """Assert the status; error replies must carry a non-empty "error" (section 3)."""
+    assert reply.code == code, reply
+    if code >= 400:
+        assert isinstance(reply.body, dict), reply
+        assert isinstance(reply.body.get("error"), str) and reply.body["error"], reply
+    return reply.body
+
+
+def utc(value: Any) -> datetime:
+    """An ISO 8601 UTC string, as section 5 requires."""
+    assert isinstance(value, str), value
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    assert moment.utcoffset() == timedelta(0), value
+    return moment

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
+from .support import expect, utc
 
 NO_SUCH_ID = 987_654_321
 MESSAGE_KEYS = {
@@ -57,22 +59,6 @@ EXTENSION_COMMANDS = [
     "/ca",
 ]
 HELP_FLAGS = ["-h", "--help", "-n"]
-
-
-def expect(reply: Any, code: int) -> Any:
-    assert reply.code == code, reply
-    if code >= 400:
-        assert isinstance(reply.body, dict), reply
-        assert isinstance(reply.body.get("error"), str) and reply.body["error"], reply
-    return reply.body
-
-
-def utc(value: Any) -> datetime:
-    """An ISO 8601 UTC string, as section 5 requires."""
-    assert isinstance(value, str), value
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    assert moment.utcoffset() == timedelta(0), value
-    return moment
 
 
 def check_message(message: dict[str, Any]) -> None:

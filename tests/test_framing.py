@@ -9,14 +9,11 @@ from typing import Any
 
 import pytest
 
+from .support import expect
+
 NO_SUCH_ID = 987_654_321
 MAX_TEXT = 200  # max_message_size of the shared server
 MAX_LINE = 4 * MAX_TEXT + 1024
-
-
-def expect(reply: Any, code: int) -> Any:
-    assert reply.code == code, reply
-    return reply.body
 
 
 def read_raw(line: Any, replies: int, timeout: float = 5.0) -> bytes:

@@ -5,36 +5,15 @@ list of section 2, over real TLS connections.
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from .support import expect
+
 NO_SUCH_ID = 987_654_321
 MAX_TEXT = 200  # max_message_size of the shared server
 MAX_LINE = 4 * MAX_TEXT + 1024
-
-
-def expect(reply: Any, code: int) -> Any:
-    assert reply.code == code, reply
-    if code >= 400:
-        assert isinstance(reply.body.get("error"), str) and reply.body["error"], reply
-    return reply.body
-
-
-@pytest.fixture
-def world(make_user, connect, admin_key) -> SimpleNamespace:
-    """Two pros (a, b), a client (c) logged in; the admin too."""
-    a, b, c = make_user("pro"), make_user("pro"), make_user("client")
-    return SimpleNamespace(
-        a=a,
-        b=b,
-        c=c,
-        pa=connect(a["api_key"]),
-        pb=connect(b["api_key"]),
-        cl=connect(c["api_key"]),
-        admin=connect(admin_key),
-    )
 
 
 def send(line: Any, to: dict[str, Any], text: str = "bonjour") -> Any:

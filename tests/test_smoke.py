@@ -1,5 +1,6 @@
 """A first end-to-end path: log in, write, read, answer."""
 
+
 def test_client_writes_pro_answers(make_user, connect) -> None:
     pro, client = make_user("pro"), make_user("client")
     alice = connect(client["api_key"])
