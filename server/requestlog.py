@@ -11,6 +11,7 @@ never stalls the event loop. The last entries are kept in memory for
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import logging.handlers
@@ -23,6 +24,7 @@ from typing import Any
 __all__ = ["RequestLog"]
 
 KEPT_IN_MEMORY = 10_000
+FLUSH_DELAY = 0.05  # seconds a log line may wait to be written with others
 _TAIL_CHUNK = 64 * 1024
 
 
@@ -38,6 +40,8 @@ class RequestLog:
         self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         self._listener = logging.handlers.QueueListener(self._queue, handler)
         self._handler = handler
+        self._pending: list[str] = []
+        self._flush_scheduled = False
         self._listener.start()
 
     def record(
@@ -52,8 +56,20 @@ class RequestLog:
             "duration_ms": round(duration_ms, 3),
         }
         self.recent.append(entry)
-        line = json.dumps(entry, separators=(",", ":"))
-        self._queue.put(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))
+        self._pending.append(json.dumps(entry, separators=(",", ":")))
+        if not self._flush_scheduled:
+            # One hand-over to the writing thread per burst, not per request.
+            try:
+                asyncio.get_running_loop().call_later(FLUSH_DELAY, self._flush)
+                self._flush_scheduled = True
+            except RuntimeError:  # no loop (tools, tests): write at once
+                self._flush()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._pending:
+            text, self._pending = "\n".join(self._pending), []
+            self._queue.put(logging.makeLogRecord({"msg": text, "levelno": logging.INFO}))
 
     def last(self, count: int) -> list[dict[str, Any]]:
         """The newest ``count`` entries, newest last."""
@@ -62,6 +78,7 @@ class RequestLog:
         return list(self.recent)[-count:]
 
     def close(self) -> None:
+        self._flush()
         self._listener.stop()
         self._handler.close()
 

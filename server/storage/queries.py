@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from .fastsql import Statement, db_time, execute, first, iso_from_db, rows
 from .models import Conversation, Message, Restriction, RevokedToken, User
 
 __all__ = [
@@ -65,11 +66,9 @@ _MESSAGE_COLUMNS = (
 _USER_COLUMNS = (users.c.id, users.c.role, users.c.name, users.c.key_digest)
 
 
-def iso(moment: datetime | None) -> str | None:
-    """ISO 8601 UTC with a ``Z`` (section 5: "ISO 8601 UTC strings or null")."""
-    if moment is None:
-        return None
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+# ISO 8601 UTC with a ``Z`` (section 5: "ISO 8601 UTC strings or null"), from
+# a datetime or from a time as the database returned it.
+iso = iso_from_db
 
 
 def message_json(row: Row[Any] | Sequence[Any]) -> dict[str, Any]:
@@ -79,30 +78,70 @@ def message_json(row: Row[Any] | Sequence[Any]) -> dict[str, Any]:
         "sender": row[1],
         "recipient": row[2],
         "text": row[3],
-        "sent_at": iso(row[4]),
-        "modified_at": iso(row[5]),
-        "read_at": iso(row[6]),
-        "deleted_at": iso(row[7]),
+        "sent_at": iso_from_db(row[4]),
+        "modified_at": iso_from_db(row[5]),
+        "read_at": iso_from_db(row[6]),
+        "deleted_at": iso_from_db(row[7]),
     }
+
+
+# --- the statements of the hot paths (fixed SQL, see fastsql) ----------------------
+
+_MESSAGE_FIELDS = "id, sender_id, recipient_id, text, sent_at, modified_at, read_at, deleted_at"
+_SQL_USER = Statement("SELECT id, role, name, key_digest FROM users WHERE id = :id")
+_SQL_ACTIVE_USER = Statement(
+    "SELECT id, role, name, key_digest FROM users WHERE id = :id AND removed_at IS NULL"
+)
+_SQL_USER_BY_DIGEST = Statement(
+    "SELECT id, role, name, key_digest FROM users WHERE key_digest = :digest AND removed_at IS NULL"
+)
+_SQL_CONVERSATION = Statement(
+    "SELECT id, message_count, last_message_id FROM conversations"
+    " WHERE client_id = :client AND pro_id = :pro"
+)
+_SQL_NEW_CONVERSATION = Statement(
+    "INSERT INTO conversations (client_id, pro_id, message_count)"
+    " VALUES (:client, :pro, 0) RETURNING id"
+)
+_SQL_NEW_MESSAGE = Statement(
+    "INSERT INTO messages (conversation_id, seq, sender_id, recipient_id, text, sent_at)"
+    " VALUES (:conversation, :seq, :sender, :recipient, :text, :sent_at) RETURNING id"
+)
+_SQL_COUNT_MESSAGE = Statement(
+    "UPDATE conversations SET message_count = :seq, last_message_id = :message"
+    " WHERE id = :conversation"
+)
+_SQL_MESSAGE = Statement(f"SELECT {_MESSAGE_FIELDS} FROM messages WHERE id = :id")
+_SQL_EDIT = Statement("UPDATE messages SET text = :text, modified_at = :at WHERE id = :id")
+_SQL_TOMBSTONE = Statement("UPDATE messages SET text = NULL, deleted_at = :at WHERE id = :id")
+_UNREAD = "recipient_id = :me AND read_at IS NULL AND deleted_at IS NULL"
+_SQL_UNREAD_COUNT = Statement(f"SELECT count(*) FROM messages WHERE {_UNREAD}")
+_SQL_UNREAD_PAGE = Statement(
+    f"SELECT {_MESSAGE_FIELDS} FROM messages WHERE {_UNREAD} ORDER BY id LIMIT :size OFFSET :skip"
+)
+_SQL_CONVERSATION_RANGE = Statement(
+    f"SELECT {_MESSAGE_FIELDS} FROM messages"
+    " WHERE conversation_id = :conversation AND seq BETWEEN :low AND :high ORDER BY seq"
+)
+_SQL_ACTIVE_KINDS = Statement(
+    "SELECT DISTINCT kind FROM restrictions"
+    " WHERE client_id = :client AND issuer_id IN (:issuer, :other_issuer)"
+    " AND lifted_at IS NULL AND (until IS NULL OR until > :now)"
+)
+_SQL_REVOKED = Statement("SELECT 1 FROM revoked_tokens WHERE nonce = :nonce")
 
 
 # --- users ----------------------------------------------------------------------
 
 
-def get_user(
-    connection: Connection, user_id: int, *, include_removed: bool = False
-) -> Row[Any] | None:
+def get_user(connection: Connection, user_id: int, *, include_removed: bool = False) -> Any:
     """An active user (id, role, name, key_digest), or None."""
-    query = sa.select(*_USER_COLUMNS).where(users.c.id == user_id)
-    if not include_removed:
-        query = query.where(users.c.removed_at.is_(None))
-    return connection.execute(query).first()
+    statement = _SQL_USER if include_removed else _SQL_ACTIVE_USER
+    return first(connection, statement, {"id": user_id})
 
 
-def get_user_by_digest(connection: Connection, digest: str) -> Row[Any] | None:
-    return connection.execute(
-        sa.select(*_USER_COLUMNS).where(users.c.key_digest == digest, users.c.removed_at.is_(None))
-    ).first()
+def get_user_by_digest(connection: Connection, digest: str) -> Any:
+    return first(connection, _SQL_USER_BY_DIGEST, {"digest": digest})
 
 
 def create_user(connection: Connection, *, role: str, name: str, key_digest: str) -> int:
@@ -169,13 +208,9 @@ def directory_page(
 # --- conversations and messages -------------------------------------------------------
 
 
-def get_conversation(connection: Connection, client_id: int, pro_id: int) -> Row[Any] | None:
+def get_conversation(connection: Connection, client_id: int, pro_id: int) -> Any:
     """(id, message_count, last_message_id) of a client-pro pair, or None."""
-    return connection.execute(
-        sa.select(
-            conversations.c.id, conversations.c.message_count, conversations.c.last_message_id
-        ).where(conversations.c.client_id == client_id, conversations.c.pro_id == pro_id)
-    ).first()
+    return first(connection, _SQL_CONVERSATION, {"client": client_id, "pro": pro_id})
 
 
 def insert_message(
@@ -190,55 +225,48 @@ def insert_message(
 ) -> int:
     conversation = get_conversation(connection, client_id, pro_id)
     if conversation is None:
-        result = connection.execute(
-            sa.insert(conversations).values(client_id=client_id, pro_id=pro_id, message_count=0)
-        )
-        conversation_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-        seq = 1
+        new = first(connection, _SQL_NEW_CONVERSATION, {"client": client_id, "pro": pro_id})
+        conversation_id, seq = int(new[0]), 1
     else:
         conversation_id, seq = conversation[0], conversation[1] + 1
-    result = connection.execute(
-        sa.insert(messages).values(
-            conversation_id=conversation_id,
-            seq=seq,
-            sender_id=sender,
-            recipient_id=recipient,
-            text=text,
-            sent_at=sent_at,
-        )
+    inserted = first(
+        connection,
+        _SQL_NEW_MESSAGE,
+        {
+            "conversation": conversation_id,
+            "seq": seq,
+            "sender": sender,
+            "recipient": recipient,
+            "text": text,
+            "sent_at": db_time(connection, sent_at),
+        },
     )
-    message_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-    connection.execute(
-        sa.update(conversations)
-        .where(conversations.c.id == conversation_id)
-        .values(message_count=seq, last_message_id=message_id)
+    message_id = int(inserted[0])
+    execute(
+        connection,
+        _SQL_COUNT_MESSAGE,
+        {"seq": seq, "message": message_id, "conversation": conversation_id},
     )
     return message_id
 
 
-def get_message(connection: Connection, message_id: int) -> Row[Any] | None:
-    return connection.execute(
-        sa.select(*_MESSAGE_COLUMNS).where(messages.c.id == message_id)
-    ).first()
+def get_message(connection: Connection, message_id: int) -> Any:
+    return first(connection, _SQL_MESSAGE, {"id": message_id})
 
 
 def update_message_text(
     connection: Connection, message_id: int, text: str, modified_at: datetime
 ) -> None:
-    connection.execute(
-        sa.update(messages)
-        .where(messages.c.id == message_id)
-        .values(text=text, modified_at=modified_at)
+    execute(
+        connection,
+        _SQL_EDIT,
+        {"text": text, "at": db_time(connection, modified_at), "id": message_id},
     )
 
 
 def tombstone_message(connection: Connection, message_id: int, deleted_at: datetime) -> None:
     """Erase the text (section 5); the row stays as a tombstone."""
-    connection.execute(
-        sa.update(messages)
-        .where(messages.c.id == message_id)
-        .values(text=None, deleted_at=deleted_at)
-    )
+    execute(connection, _SQL_TOMBSTONE, {"at": db_time(connection, deleted_at), "id": message_id})
 
 
 def _unread_condition(recipient: int) -> sa.ColumnElement[bool]:
@@ -251,25 +279,20 @@ def _unread_condition(recipient: int) -> sa.ColumnElement[bool]:
 
 def unread_page(
     connection: Connection, recipient: int, page: int, size: int
-) -> tuple[int, list[Row[Any]]]:
+) -> tuple[int, list[Any]]:
     """Unread, undeleted messages to ``recipient``, oldest first, page ``page``."""
-    condition = _unread_condition(recipient)
-    total = connection.execute(sa.select(sa.func.count()).where(condition)).scalar_one()
+    total = int(first(connection, _SQL_UNREAD_COUNT, {"me": recipient})[0])
     if total == 0 or page * size >= total:
-        return int(total), []
-    rows = connection.execute(
-        sa.select(*_MESSAGE_COLUMNS)
-        .where(condition)
-        .order_by(messages.c.id)
-        .limit(size)
-        .offset(page * size)
+        return total, []
+    page_rows = rows(
+        connection, _SQL_UNREAD_PAGE, {"me": recipient, "size": size, "skip": page * size}
     )
-    return int(total), list(rows)
+    return total, page_rows
 
 
 def conversation_page(
     connection: Connection, client_id: int, pro_id: int, page: int, size: int
-) -> tuple[int, list[Row[Any]]]:
+) -> tuple[int, list[Any]]:
     """Page ``page`` counted from the newest message backwards, oldest first inside.
 
     A range on ``(conversation_id, seq)``: as fast for page 10,000 as for page 0.
@@ -282,23 +305,23 @@ def conversation_page(
     if high <= 0:
         return total, []
     low = max(1, high - size + 1)
-    rows = connection.execute(
-        sa.select(*_MESSAGE_COLUMNS)
-        .where(
-            messages.c.conversation_id == conversation_id,
-            messages.c.seq.between(low, high),
-        )
-        .order_by(messages.c.seq)
+    page_rows = rows(
+        connection,
+        _SQL_CONVERSATION_RANGE,
+        {"conversation": conversation_id, "low": low, "high": high},
     )
-    return total, list(rows)
+    return total, page_rows
 
 
 def mark_read(connection: Connection, message_ids: Sequence[int], read_at: datetime) -> None:
-    connection.execute(
-        sa.update(messages)
-        .where(messages.c.id.in_(list(message_ids)), messages.c.read_at.is_(None))
-        .values(read_at=read_at)
+    names = [f"m{index}" for index in range(len(message_ids))]
+    statement = Statement(
+        f"UPDATE messages SET read_at = :at WHERE read_at IS NULL"
+        f" AND id IN ({', '.join(':' + name for name in names)})"
     )
+    params: dict[str, Any] = dict(zip(names, message_ids, strict=True))
+    params["at"] = db_time(connection, read_at)
+    execute(connection, statement, params)
 
 
 def conversations_of(
@@ -367,19 +390,20 @@ def _active(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def active_restriction_kinds(
-    connection: Connection, client_id: int, issuers: Sequence[int], now: datetime
+    connection: Connection, client_id: int, issuers: tuple[int, int], now: datetime
 ) -> set[str]:
-    """Kinds ("block", "ban") any of ``issuers`` holds on the client now."""
-    rows = connection.execute(
-        sa.select(restrictions.c.kind)
-        .where(
-            restrictions.c.client_id == client_id,
-            restrictions.c.issuer_id.in_(list(issuers)),
-            _active(now),
-        )
-        .distinct()
+    """Kinds ("block", "ban") either of two ``issuers`` holds on the client now."""
+    found = rows(
+        connection,
+        _SQL_ACTIVE_KINDS,
+        {
+            "client": client_id,
+            "issuer": issuers[0],
+            "other_issuer": issuers[1],
+            "now": db_time(connection, now),
+        },
     )
-    return {row[0] for row in rows}
+    return {row[0] for row in found}
 
 
 def find_active_restriction(
@@ -467,10 +491,7 @@ def session_state(
 
 
 def is_revoked(connection: Connection, nonce: str) -> bool:
-    return (
-        connection.execute(sa.select(revoked.c.nonce).where(revoked.c.nonce == nonce)).first()
-        is not None
-    )
+    return first(connection, _SQL_REVOKED, {"nonce": nonce}) is not None
 
 
 def purge_revoked(connection: Connection, now: datetime) -> int:
