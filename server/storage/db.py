@@ -128,6 +128,7 @@ class Database:
             make_engine(url, pool_size=1, writer=True) if url.startswith("sqlite") else self.engine
         )
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="db-read")
+        self._loop_connection: Connection | None = None
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="db-write", daemon=True)
         self._started = False
@@ -158,6 +159,9 @@ class Database:
                 self._eraser.join()
             self._started = False
         self._readers.shutdown(wait=True)
+        if self._loop_connection is not None:
+            self._loop_connection.close()
+            self._loop_connection = None
         self.engine.dispose()
         if self.write_engine is not self.engine:
             self.write_engine.dispose()
@@ -165,6 +169,22 @@ class Database:
     # --- reads ------------------------------------------------------------------
 
     async def read(self, function: Callable[..., T], /, *arguments: Any) -> T:
+        """Run a read query and return its result.
+
+        On SQLite the short, indexed reads of the protocol run right here on
+        the event loop's thread, on a connection of its own: a thread hop (and
+        the GIL ping-pong with four reader threads) cost more than the query.
+        WAL readers never wait for the writer, so this does not block.
+        """
+        if self.is_sqlite:
+            if self._loop_connection is None:
+                self._loop_connection = self.engine.connect()
+            connection = self._loop_connection
+            try:
+                return function(connection, *arguments)
+            finally:
+                if connection.in_transaction():
+                    connection.rollback()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._run_read, function, arguments)
 
