@@ -17,11 +17,18 @@ import signal
 import socket
 import ssl
 import time
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
-from protocol.codec import NEED_DATA, LineError, RequestReader, encode_reply, split_arguments
+from protocol.codec import (
+    NEED_DATA,
+    LineError,
+    Request,
+    RequestReader,
+    encode_reply,
+    split_arguments,
+)
 from protocol.errors import BadRequest as BadRequestError
 from protocol.errors import (
     Forbidden,
@@ -40,6 +47,7 @@ from .push import Broker
 from .requestlog import RequestLog
 from .security import TokenClaims
 from .storage import Database, queries
+from .storage.db import WRITE_GATE, WriteGate
 from .storage.models import utc_now
 from .table import HELP_FLAGS
 
@@ -49,6 +57,12 @@ log = logging.getLogger("tchatator.server")
 
 READ_CHUNK = 64 * 1024
 WRITE_HIGH_WATER = 64 * 1024
+# Pipelined requests of one connection processed together (see run()).
+PIPELINE_DEPTH = 16
+# Commands whose only effect is one write job: safe to overlap in order.
+PIPELINABLE = frozenset(
+    {"/message", "/modifie", "/supprime", "/bloque", "/ban", "/deban", "/debloque"}
+)
 SSL_READ_BUFFER = 16 * 1024 + 256  # one TLS record and its overhead
 # A listener that lets this much of its push stream pile up is cut off.
 MAX_PENDING_PUSH_BYTES = 1024 * 1024
@@ -429,12 +443,26 @@ class ClientConnection:
         return settings.idle_timeout_authenticated
 
     async def run(self) -> None:
+        """Read requests, answer each in order, until the peer or the server stops.
+
+        Pipelined writes (``PIPELINABLE``) are started without waiting for the
+        ones before them, up to ``PIPELINE_DEPTH``, so they can share a group
+        commit; a ``WriteGate`` chain keeps their writes in request order, and
+        their answers are written in request order. Any other request first
+        waits for everything in flight: a pipelined ``/liste`` sees the
+        ``/message`` sent before it, as if each had been sent alone.
+        """
         codec = self.codec
+        in_flight: deque[asyncio.Task[bytes]] = deque()
+        last_gate: WriteGate | None = None
         try:
             while True:
                 codec.max_line = self.app.settings.max_line
                 event = codec.next_event()
                 if event is NEED_DATA:
+                    if in_flight:
+                        await self._answer(in_flight)
+                        continue
                     if self.closing:
                         break  # stopping: every request already received was answered
                     timeout = self._idle_timeout()
@@ -447,17 +475,21 @@ class ClientConnection:
                     codec.feed(data)
                     continue
                 self.busy = True
+                if (
+                    self.identity is not None
+                    and isinstance(event, Request)
+                    and event.command in PIPELINABLE
+                    and len(in_flight) < PIPELINE_DEPTH
+                ):
+                    last_gate = WriteGate(last_gate)
+                    in_flight.append(asyncio.create_task(self._gated(event, last_gate)))
+                    continue
+                if in_flight:
+                    await self._answer(in_flight)
+                last_gate = None
                 try:
-                    response = await self.app.process(self, event)
-                    transport = self.writer.transport
-                    if transport.is_closing():
+                    if not await self._send(await self.app.process(self, event)):
                         break
-                    self.writer.write(response)
-                    # Only wait when the peer is not reading (drain() would
-                    # return at once otherwise, but not for free).
-                    if transport.get_write_buffer_size() > WRITE_HIGH_WATER:
-                        async with asyncio.timeout(self.app.settings.idle_timeout_authenticated):
-                            await self.writer.drain()
                 finally:
                     self.busy = False
         except (TimeoutError, ConnectionError, OSError, ssl.SSLError):
@@ -466,10 +498,42 @@ class ClientConnection:
             if not self.closing:
                 raise
         finally:
+            for task in in_flight:
+                task.cancel()  # only on a broken connection: their writes still commit
             self.set_push(False)
             # close() flushes what is buffered, then sends the TLS close_notify;
             # nothing is gained by waiting for the peer's answer to it.
             self.writer.close()
+
+    async def _gated(self, event: Request, gate: WriteGate) -> bytes:
+        WRITE_GATE.set(gate)
+        try:
+            return await self.app.process(self, event)
+        finally:
+            gate.open()
+
+    async def _answer(self, in_flight: deque[asyncio.Task[bytes]]) -> None:
+        """Write the answers of the requests in flight, in request order."""
+        try:
+            while in_flight:
+                response = await in_flight[0]
+                in_flight.popleft()
+                if not await self._send(response):
+                    raise ConnectionResetError("peer gone")
+        finally:
+            self.busy = False
+
+    async def _send(self, response: bytes) -> bool:
+        transport = self.writer.transport
+        if transport.is_closing():
+            return False
+        self.writer.write(response)
+        # Only wait when the peer is not reading (drain() would return at
+        # once otherwise, but not for free).
+        if transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+            async with asyncio.timeout(self.app.settings.idle_timeout_authenticated):
+                await self.writer.drain()
+        return True
 
 
 async def run_server(config_path: Path, settings: Settings, *, ready: Any = None) -> int:

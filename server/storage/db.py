@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -102,6 +103,34 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+class WriteGate:
+    """Keeps the writes of one connection's pipelined requests in request order.
+
+    Each request in flight gets a gate chained to the previous request's; its
+    first write waits until that request has queued its own write (or ended).
+    """
+
+    __slots__ = ("_previous", "passed")
+
+    def __init__(self, previous: WriteGate | None) -> None:
+        self._previous = previous if previous is not None and not previous.passed.done() else None
+        self.passed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def wait_turn(self) -> None:
+        previous, self._previous = self._previous, None  # drop the chain as it goes
+        if previous is not None and not previous.passed.done():
+            await previous.passed
+
+    def open(self) -> None:
+        self._previous = None
+        if not self.passed.done():
+            self.passed.set_result(None)
+
+
+# Set by the connection loop in the task of each pipelined request.
+WRITE_GATE: ContextVar[WriteGate | None] = ContextVar("tchatator_write_gate", default=None)
 
 
 @dataclass(eq=False)
@@ -213,9 +242,14 @@ class Database:
         """
         if not self._writer.is_alive():
             raise ServiceUnavailable("the database writer is not running")
+        gate = WRITE_GATE.get()
+        if gate is not None:
+            await gate.wait_turn()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put(_Job(function, arguments, future, loop, erase))
+        if gate is not None:
+            gate.open()
         return await future
 
     def _write_loop(self) -> None:
@@ -255,11 +289,12 @@ class Database:
                 connection = self._discard(connection)
                 failures += 1
                 time.sleep(min(MAX_RECONNECT_PAUSE, 0.05 * 2**failures))
-            for job in batch:
-                if job in erasing and not self.is_sqlite:
+            if erasing and not self.is_sqlite:
+                for job in erasing:
                     self._erasures.put(job)  # answered once vacuumed
-                else:
-                    _resolve(job)
+                _resolve([job for job in batch if job not in erasing])
+            else:
+                _resolve(batch)
             if stop:
                 break
         self._discard(connection)
@@ -316,8 +351,7 @@ class Database:
                         autocommit.exec_driver_sql("VACUUM messages")
                 except Exception:
                     log.exception("VACUUM after an erase failed; autovacuum will do it later")
-                for job in jobs:
-                    _resolve(job)
+                _resolve(jobs)
             if len(jobs) < len(waiting):
                 return
 
@@ -344,19 +378,24 @@ def _run_job(connection: Connection, job: _Job) -> tuple[bool, Any]:
         return False, error  # by contract nothing was written: the batch goes on
 
 
-def _resolve(job: _Job) -> None:
-    outcome = job.outcome or (False, RuntimeError("write job was not run"))
+def _resolve(jobs: list[_Job]) -> None:
+    """Answer finished jobs: one wake-up of each event loop for the whole batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+    for job in jobs:
+        by_loop.setdefault(job.loop, []).append(job)
+    for loop, loop_jobs in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, loop_jobs)
+        except RuntimeError:
+            pass  # the loop is closed: nobody is waiting any more
 
-    def settle() -> None:
+
+def _settle(jobs: list[_Job]) -> None:
+    for job in jobs:
         if job.future.done():
-            return
-        ok, value = outcome
+            continue
+        ok, value = job.outcome or (False, RuntimeError("write job was not run"))
         if ok:
             job.future.set_result(value)
         else:
             job.future.set_exception(value)
-
-    try:
-        job.loop.call_soon_threadsafe(settle)
-    except RuntimeError:
-        pass  # the loop is closed: nobody is waiting any more
