@@ -25,6 +25,7 @@ __all__ = ["Statement", "db_time", "execute", "first", "iso_from_db", "rows"]
 
 _NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+_SQLITE_TIME_LENGTH = len("2026-01-01 00:00:00.000000")
 
 
 class Statement:
@@ -72,6 +73,8 @@ def iso_from_db(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         # "YYYY-MM-DD HH:MM:SS.ffffff" (or without fraction) -> "...THH:MM:SS.mmmZ"
+        if len(value) == _SQLITE_TIME_LENGTH:  # the usual case, 80 times a page
+            return f"{value[:10]}T{value[11:23]}Z"
         date, _, clock = value.partition(" ")
         whole, _, fraction = clock.partition(".")
         return f"{date}T{whole}.{(fraction + '000')[:3]}Z"
