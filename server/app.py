@@ -480,6 +480,9 @@ class ClientConnection:
                     and isinstance(event, Request)
                     and event.command in PIPELINABLE
                     and len(in_flight) < PIPELINE_DEPTH
+                    # Only when more is pipelined behind it (or already in
+                    # flight): a lone request is cheaper without a task.
+                    and (in_flight or codec.buffered)
                 ):
                     last_gate = WriteGate(last_gate)
                     in_flight.append(asyncio.create_task(self._gated(event, last_gate)))
