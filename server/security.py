@@ -43,7 +43,7 @@ NONCE_BYTES = 16  # the token's random part: 128 bits (section 4)
 MAC_BYTES = 16
 TOKEN_PREFIX = "s."
 MAX_USER_ID = 2**53
-_TOKEN_LAYOUT = struct.Struct(">QQ")  # user id, issued at (seconds)
+_TOKEN_LAYOUT = struct.Struct(">QQ")  # user id, issued at (milliseconds: a ttl of 1 s works)
 
 
 class InsecureFileError(Exception):
@@ -106,7 +106,7 @@ def load_or_create_secret(path: Path) -> bytes:
 @dataclass(frozen=True, slots=True)
 class TokenClaims:
     user_id: int
-    issued_at: int
+    issued_at: float  # seconds since the epoch
     nonce: bytes
 
     @property
@@ -120,7 +120,7 @@ def _mac(secret: bytes, payload: bytes, key_digest: str) -> bytes:
 
 
 def sign_token(secret: bytes, user_id: int, key_digest: str, now: float | None = None) -> str:
-    issued = int(time.time() if now is None else now)
+    issued = int((time.time() if now is None else now) * 1000)
     payload = _TOKEN_LAYOUT.pack(user_id, issued) + secrets.token_bytes(NONCE_BYTES)
     raw = payload + _mac(secret, payload, key_digest)
     return TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
@@ -142,11 +142,11 @@ def parse_token(token: str) -> tuple[TokenClaims, bytes, bytes] | None:
     user_id, issued = _TOKEN_LAYOUT.unpack_from(payload)
     if user_id > MAX_USER_ID:
         return None  # cannot be ours, and would overflow the database's integers
-    return TokenClaims(user_id, issued, payload[_TOKEN_LAYOUT.size :]), payload, mac
+    return TokenClaims(user_id, issued / 1000, payload[_TOKEN_LAYOUT.size :]), payload, mac
 
 
 def verify_token(
-    secret: bytes, payload: bytes, mac: bytes, key_digest: str, *, issued_at: int, ttl: int
+    secret: bytes, payload: bytes, mac: bytes, key_digest: str, *, issued_at: float, ttl: int
 ) -> bool:
     """True when the MAC matches the user's current key and the token is fresh."""
     if not hmac.compare_digest(mac, _mac(secret, payload, key_digest)):
