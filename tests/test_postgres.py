@@ -178,3 +178,45 @@ def test_deleted_text_leaves_the_table_files(pg_server: ServerProcess, database_
         pytest.skip("PostgreSQL's data directory is not readable here")
     assert contents, files
     assert not any(secret.encode() in content for content in contents)
+
+
+def test_two_servers_on_one_database_share_conversations(
+    pg_server: ServerProcess, tmp_path: Path
+) -> None:
+    """Scale-out: two servers, one PostgreSQL database, one conversation written
+    from both at once (the first messages race to create it)."""
+    second = ServerProcess(
+        tmp_path / "second",
+        database_url=pg_server.settings["database_url"],
+        data_dir=str(pg_server.folder / "data"),  # the same server secret
+        max_messages=2,
+        max_message_size=200,
+    ).start()
+    try:
+        pro = pg_server.add_user("pro", "Deux guichets")
+        client = pg_server.add_user("client", "Impatient")
+        lines = [Line(pg_server), Line(second)]
+        for line in lines:
+            line.login(client["api_key"])
+        per_server = 30
+        for index, line in enumerate(lines):
+            line.send(
+                "".join(f"/message {pro['id']} s{index}-{n:02d}\n" for n in range(per_server))
+            )
+        for line in lines:
+            assert [line.reply().code for _ in range(per_server)] == [200] * per_server
+            line.close()
+        reader = Line(second)
+        reader.login(pro["api_key"])
+        page = reader.ask(f"/conversation {client['id']} 0")
+        assert page.code == 200 and page.body["total"] == 2 * per_server
+        texts: list[str] = []
+        for number in range(page.body["pages"]):
+            texts += [
+                m["text"]
+                for m in reader.ask(f"/conversation {client['id']} {number}").body["messages"]
+            ]
+        assert sorted(texts) == sorted(f"s{i}-{n:02d}" for i in range(2) for n in range(per_server))
+        reader.close()
+    finally:
+        second.stop()

@@ -99,9 +99,16 @@ _SQL_CONVERSATION = Statement(
     "SELECT id, message_count, last_message_id FROM conversations"
     " WHERE client_id = :client AND pro_id = :pro"
 )
+# Several servers may share one PostgreSQL database: the conversation row is
+# locked while its next seq is taken, and two first messages racing to create
+# it both end up on the one row. (SQLite has a single writer and no FOR UPDATE.)
+_SQL_LOCK_CONVERSATION = Statement(
+    "SELECT id, message_count, last_message_id FROM conversations"
+    " WHERE client_id = :client AND pro_id = :pro FOR UPDATE"
+)
 _SQL_NEW_CONVERSATION = Statement(
     "INSERT INTO conversations (client_id, pro_id, message_count)"
-    " VALUES (:client, :pro, 0) RETURNING id"
+    " VALUES (:client, :pro, 0) ON CONFLICT (client_id, pro_id) DO NOTHING"
 )
 _SQL_NEW_MESSAGE = Statement(
     "INSERT INTO messages (conversation_id, seq, sender_id, recipient_id, text, sent_at)"
@@ -223,12 +230,13 @@ def insert_message(
     text: str,
     sent_at: datetime,
 ) -> int:
-    conversation = get_conversation(connection, client_id, pro_id)
+    pair = {"client": client_id, "pro": pro_id}
+    lock = _SQL_CONVERSATION if connection.dialect.name == "sqlite" else _SQL_LOCK_CONVERSATION
+    conversation = first(connection, lock, pair)
     if conversation is None:
-        new = first(connection, _SQL_NEW_CONVERSATION, {"client": client_id, "pro": pro_id})
-        conversation_id, seq = int(new[0]), 1
-    else:
-        conversation_id, seq = conversation[0], conversation[1] + 1
+        execute(connection, _SQL_NEW_CONVERSATION, pair)
+        conversation = first(connection, lock, pair)
+    conversation_id, seq = conversation[0], conversation[1] + 1
     inserted = first(
         connection,
         _SQL_NEW_MESSAGE,
