@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from .fastsql import Statement, db_time, execute, first, iso_from_db, rows
-from .models import Conversation, Message, Restriction, RevokedToken, User
+from .models import Conversation, Message, Restriction, RevokedToken, User, utc_now
 
 __all__ = [
     "active_restriction_kinds",
@@ -63,7 +63,6 @@ _MESSAGE_COLUMNS = (
     messages.c.read_at,
     messages.c.deleted_at,
 )
-_USER_COLUMNS = (users.c.id, users.c.role, users.c.name, users.c.key_digest)
 
 
 # ISO 8601 UTC with a ``Z`` (section 5: "ISO 8601 UTC strings or null"), from
@@ -153,7 +152,7 @@ def get_user_by_digest(connection: Connection, digest: str) -> Any:
 
 def create_user(connection: Connection, *, role: str, name: str, key_digest: str) -> int:
     result = connection.execute(
-        sa.insert(users).values(role=role, name=name, key_digest=key_digest, created_at=_now())
+        sa.insert(users).values(role=role, name=name, key_digest=key_digest, created_at=utc_now())
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
@@ -190,7 +189,7 @@ def remove_user(connection: Connection, user_id: int, unusable_digest: str) -> b
     result = connection.execute(
         sa.update(users)
         .where(users.c.id == user_id, users.c.removed_at.is_(None))
-        .values(removed_at=_now(), key_digest=unusable_digest)
+        .values(removed_at=utc_now(), key_digest=unusable_digest)
     )
     return result.rowcount == 1
 
@@ -505,9 +504,3 @@ def is_revoked(connection: Connection, nonce: str) -> bool:
 def purge_revoked(connection: Connection, now: datetime) -> int:
     result = connection.execute(sa.delete(revoked).where(revoked.c.expires_at <= now))
     return int(result.rowcount)
-
-
-def _now() -> datetime:
-    from .models import utc_now
-
-    return utc_now()
