@@ -10,6 +10,11 @@ server relies on:
 - ``messages.seq`` is 1..n inside each conversation, in id order, and
   ``conversations.message_count`` / ``last_message_id`` match;
 - a client always wrote first (odd ``seq``: client to pro, even: pro to client);
+- ``messages.recipient_seq`` is 1..n per recipient in id order, and the
+  ``/liste`` counters (``users.received_count``, ``users.unread_count``,
+  ``unread_buckets``) are counted on the way and written in bulk after the
+  messages (``server.storage.counters.drift`` finds nothing to correct: see
+  tests/test_unread_counters.py);
 - timestamps are stored exactly as SQLAlchemy stores them on SQLite.
 
 Messages of different conversations are interleaved (shuffled) as in real
@@ -45,6 +50,7 @@ from typing import Any
 
 from server import security
 from server.storage.db import Database
+from server.storage.models import BUCKET
 
 __all__ = ["FillPlan", "Population", "fill"]
 
@@ -220,8 +226,8 @@ def _insert_messages(
         ],
     )
     statement = (
-        "INSERT INTO messages (id, conversation_id, seq, sender_id, recipient_id, text, "
-        "sent_at, read_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO messages (id, conversation_id, seq, sender_id, recipient_id, "
+        "recipient_seq, text, sent_at, read_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
     # Oldest message a little over ``messages`` seconds ago, one a second since.
     start = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(
@@ -230,6 +236,10 @@ def _insert_messages(
     minute_prefix = ""
     minute = -1
     seq = [0] * len(lengths)
+    # The users are new (see _insert_users): their arrival numbers start at 1.
+    received: dict[int, int] = {}
+    unread_of: dict[int, int] = {}
+    buckets: dict[tuple[int, int], int] = {}
     big_unread = 0
     batch: list[tuple[Any, ...]] = []
     for index, conversation in enumerate(order):
@@ -240,19 +250,26 @@ def _insert_messages(
         position = seq[conversation] = seq[conversation] + 1
         client, pro = pairs[conversation]
         from_client = position % 2 == 1
+        recipient = pro if from_client else client
+        received[recipient] = arrival = received.get(recipient, 0) + 1
         if conversation == 0:
             # The big conversation: everything the client sent is unread.
             unread = from_client
             big_unread += unread
         else:
             unread = position > lengths[conversation] - plan.unread_tail
+        if unread:
+            unread_of[recipient] = unread_of.get(recipient, 0) + 1
+            bucket = (recipient, arrival // BUCKET)
+            buckets[bucket] = buckets.get(bucket, 0) + 1
         batch.append(
             (
                 first_message + index,
                 first_conversation + conversation,
                 position,
                 client if from_client else pro,
-                pro if from_client else client,
+                recipient,
+                arrival,
                 f"Message {position} de la conversation {conversation} : "
                 "bonjour, c'est un texte de démonstration du banc d'essai.",
                 stamp,
@@ -264,6 +281,14 @@ def _insert_messages(
             batch.clear()
     if batch:
         connection.executemany(statement, batch)
+    connection.executemany(
+        "UPDATE users SET received_count = ?, unread_count = ? WHERE id = ?",
+        [(count, unread_of.get(user, 0), user) for user, count in received.items()],
+    )
+    connection.executemany(
+        "INSERT INTO unread_buckets (recipient_id, bucket, unread) VALUES (?, ?, ?)",
+        [(user, bucket, count) for (user, bucket), count in buckets.items()],
+    )
     connection.execute("COMMIT")
     return big_length, big_unread, len(pairs)
 

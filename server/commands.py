@@ -284,7 +284,7 @@ async def cmd_conversation(
     unread = [m["id"] for m in messages if m["recipient"] == me.id and m["read_at"] is None]
     if unread:
         now = utc_now()
-        await app.db.write(queries.mark_read, unread, now)
+        await app.db.write(queries.mark_read, me.id, unread, now)
         stamp = queries.iso(now)
         for message in messages:
             if message["id"] in unread:

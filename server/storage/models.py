@@ -6,8 +6,15 @@ Indexes are chosen for the hot paths (docs/protocol.md, "Storage"):
   carries its position in its conversation, so page ``p`` is a range on that
   index whatever ``p`` is (no OFFSET scan, no count: the conversation row keeps
   ``message_count``).
-- ``/liste`` and unread badges use partial indexes on the unread, undeleted
-  messages of a recipient, which stay small however long the history.
+- ``/liste`` pages are found without a count or a long OFFSET: every message
+  carries ``recipient_seq``, its arrival number at its recipient; the user row
+  keeps ``unread_count`` (the list's total) and ``unread_buckets`` counts the
+  unread messages of each run of ``BUCKET`` arrival numbers, so a page starts
+  at most one bucket into a partial index on ``(recipient_id, recipient_seq)``
+  of the unread, undeleted messages (``queries.unread_page``).
+- Unread badges (``/discussions``) use a partial index on the unread, undeleted
+  messages of a recipient by conversation, which stays small however long the
+  history.
 - A conversation row exists only once its client has written (pros cannot
   write first), which is the "may a pro answer?" rule in one lookup.
 """
@@ -21,14 +28,21 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "BUCKET",
     "Conversation",
     "Message",
     "Restriction",
     "RevokedToken",
+    "UnreadBucket",
     "User",
     "UtcDateTime",
     "utc_now",
 ]
+
+
+# Arrival numbers per ``unread_buckets`` row: bucket = recipient_seq // BUCKET.
+# Changing it needs a migration that rebuilds the table (see 0002).
+BUCKET = 256
 
 
 def utc_now() -> datetime:
@@ -71,6 +85,10 @@ class User(SQLModel, table=True):
     key_digest: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utc_now, sa_column=_time_column(False))
     removed_at: datetime | None = Field(default=None, sa_column=_time_column())
+    # The last recipient_seq given to a message to this user.
+    received_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Messages to this user neither read nor deleted: the total of their /liste.
+    unread_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Conversation(SQLModel, table=True):
@@ -93,9 +111,9 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
         sa.Index(
-            "ix_messages_unread",
+            "ix_messages_unread_by_seq",
             "recipient_id",
-            "id",
+            "recipient_seq",
             sqlite_where=sa.text("read_at IS NULL AND deleted_at IS NULL"),
             postgresql_where=sa.text("read_at IS NULL AND deleted_at IS NULL"),
         ),
@@ -119,6 +137,22 @@ class Message(SQLModel, table=True):
     modified_at: datetime | None = Field(default=None, sa_column=_time_column())
     read_at: datetime | None = Field(default=None, sa_column=_time_column())
     deleted_at: datetime | None = Field(default=None, sa_column=_time_column())
+    # 1-based arrival number at the recipient (see users.received_count).
+    recipient_seq: int
+
+
+class UnreadBucket(SQLModel, table=True):
+    """How many of a recipient's messages with ``recipient_seq // BUCKET == bucket``
+    are unread and undeleted; a row exists only while that number is above 0."""
+
+    __tablename__ = "unread_buckets"
+    # On SQLite, the rows live in the primary key's b-tree (one b-tree to
+    # update, and a recipient's buckets are read in one sweep).
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    recipient_id: int = Field(primary_key=True, foreign_key="users.id")
+    bucket: int = Field(primary_key=True)
+    unread: int
 
 
 class Restriction(SQLModel, table=True):

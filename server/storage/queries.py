@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from .fastsql import Statement, db_time, execute, first, iso_from_db, rows
-from .models import Conversation, Message, Restriction, RevokedToken, User, utc_now
+from .models import BUCKET, Conversation, Message, Restriction, RevokedToken, User, utc_now
 
 __all__ = [
     "active_restriction_kinds",
@@ -109,9 +109,47 @@ _SQL_NEW_CONVERSATION = Statement(
     "INSERT INTO conversations (client_id, pro_id, message_count)"
     " VALUES (:client, :pro, 0) ON CONFLICT (client_id, pro_id) DO NOTHING"
 )
+# A message's first write: its recipient's next arrival number (recipient_seq)
+# and one more unread. The user row then stays locked until the commit, so
+# with several servers on one PostgreSQL database a recipient's messages still
+# get their recipient_seq, and their id (taken after it), in commit order.
+_SQL_RECEIVE = Statement(
+    "UPDATE users SET received_count = received_count + 1, unread_count = unread_count + 1"
+    " WHERE id = :recipient RETURNING received_count"
+)
 _SQL_NEW_MESSAGE = Statement(
-    "INSERT INTO messages (conversation_id, seq, sender_id, recipient_id, text, sent_at)"
-    " VALUES (:conversation, :seq, :sender, :recipient, :text, :sent_at) RETURNING id"
+    "INSERT INTO messages"
+    " (conversation_id, seq, sender_id, recipient_id, recipient_seq, text, sent_at)"
+    " VALUES (:conversation, :seq, :sender, :recipient, :recipient_seq, :text, :sent_at)"
+    " RETURNING id"
+)
+_SQL_BUCKET_UP = Statement(
+    "INSERT INTO unread_buckets (recipient_id, bucket, unread) VALUES (:recipient, :bucket, 1)"
+    " ON CONFLICT (recipient_id, bucket) DO UPDATE SET unread = unread_buckets.unread + 1"
+)
+# _SQL_RECEIVE and _SQL_BUCKET_UP in one statement, for PostgreSQL, where each
+# statement is a round trip (the INSERT reads what the UPDATE returns, so the
+# user row is locked first).
+_SQL_RECEIVE_AND_COUNT = Statement(
+    "WITH arrival AS ("
+    " UPDATE users SET received_count = received_count + 1, unread_count = unread_count + 1"
+    " WHERE id = :recipient RETURNING received_count"
+    "), counted AS ("
+    " INSERT INTO unread_buckets (recipient_id, bucket, unread)"
+    f" SELECT :recipient, received_count / {BUCKET}, 1 FROM arrival"
+    " ON CONFLICT (recipient_id, bucket) DO UPDATE SET unread = unread_buckets.unread + 1"
+    ") SELECT received_count FROM arrival"
+)
+# A message leaves its recipient's unread set (read, or deleted while unread).
+_SQL_UNREAD_DOWN = Statement(
+    "UPDATE users SET unread_count = unread_count - :count WHERE id = :recipient"
+)
+_SQL_BUCKET_DOWN = Statement(
+    "UPDATE unread_buckets SET unread = unread - :count"
+    " WHERE recipient_id = :recipient AND bucket = :bucket RETURNING unread"
+)
+_SQL_BUCKET_DROP = Statement(
+    "DELETE FROM unread_buckets WHERE recipient_id = :recipient AND bucket = :bucket"
 )
 _SQL_COUNT_MESSAGE = Statement(
     "UPDATE conversations SET message_count = :seq, last_message_id = :message"
@@ -119,11 +157,35 @@ _SQL_COUNT_MESSAGE = Statement(
 )
 _SQL_MESSAGE = Statement(f"SELECT {_MESSAGE_FIELDS} FROM messages WHERE id = :id")
 _SQL_EDIT = Statement("UPDATE messages SET text = :text, modified_at = :at WHERE id = :id")
-_SQL_TOMBSTONE = Statement("UPDATE messages SET text = NULL, deleted_at = :at WHERE id = :id")
-_UNREAD = "recipient_id = :me AND read_at IS NULL AND deleted_at IS NULL"
-_SQL_UNREAD_COUNT = Statement(f"SELECT count(*) FROM messages WHERE {_UNREAD}")
+_SQL_TOMBSTONE = Statement(
+    "UPDATE messages SET text = NULL, deleted_at = :at WHERE id = :id AND deleted_at IS NULL"
+    " RETURNING recipient_id, recipient_seq, read_at"
+)
+# /liste: the bucket holding the page's first message, then at most BUCKET - 1
+# index entries skipped inside it. The total is the user row's counter; the
+# unread messages before bucket ``low`` are summed over the bucket rows on
+# whichever side of ``low`` is shorter (at most half of the recipient's bucket
+# numbers, one per BUCKET arrivals), and the bucket rows from ``low`` on are
+# read in order until the page's first message is reached: a few rows when
+# little has been read (buckets nearly full), more when the unread messages
+# are spread thin over a long history.
+_SQL_UNREAD_BUCKETS = Statement(
+    "SELECT unread_buckets.bucket, unread_buckets.unread, users.unread_count,"
+    f" CASE WHEN 2 * :low <= users.received_count / {BUCKET} THEN ("
+    "  SELECT coalesce(sum(unread), 0) FROM unread_buckets"
+    "  WHERE recipient_id = :me AND bucket < :low"
+    " ) ELSE users.unread_count - ("
+    "  SELECT coalesce(sum(unread), 0) FROM unread_buckets"
+    "  WHERE recipient_id = :me AND bucket >= :low"
+    " ) END"
+    " FROM users JOIN unread_buckets ON unread_buckets.recipient_id = users.id"
+    " WHERE users.id = :me AND unread_buckets.bucket >= :low ORDER BY unread_buckets.bucket"
+)
+_SQL_UNREAD_TOTAL = Statement("SELECT unread_count FROM users WHERE id = :me")
 _SQL_UNREAD_PAGE = Statement(
-    f"SELECT {_MESSAGE_FIELDS} FROM messages WHERE {_UNREAD} ORDER BY id LIMIT :size OFFSET :skip"
+    f"SELECT {_MESSAGE_FIELDS} FROM messages"
+    " WHERE recipient_id = :me AND read_at IS NULL AND deleted_at IS NULL"
+    " AND recipient_seq >= :start ORDER BY recipient_seq LIMIT :size OFFSET :within"
 )
 _SQL_CONVERSATION_RANGE = Statement(
     f"SELECT {_MESSAGE_FIELDS} FROM messages"
@@ -229,8 +291,15 @@ def insert_message(
     text: str,
     sent_at: datetime,
 ) -> int:
+    # The recipient's counters first (see _SQL_RECEIVE), then the conversation's.
+    sqlite = connection.dialect.name == "sqlite"
+    receive = _SQL_RECEIVE if sqlite else _SQL_RECEIVE_AND_COUNT
+    recipient_seq = int(first(connection, receive, {"recipient": recipient})[0])
+    if sqlite:
+        bucket = {"recipient": recipient, "bucket": recipient_seq // BUCKET}
+        execute(connection, _SQL_BUCKET_UP, bucket)
     pair = {"client": client_id, "pro": pro_id}
-    lock = _SQL_CONVERSATION if connection.dialect.name == "sqlite" else _SQL_LOCK_CONVERSATION
+    lock = _SQL_CONVERSATION if sqlite else _SQL_LOCK_CONVERSATION
     conversation = first(connection, lock, pair)
     if conversation is None:
         execute(connection, _SQL_NEW_CONVERSATION, pair)
@@ -244,6 +313,7 @@ def insert_message(
             "seq": seq,
             "sender": sender,
             "recipient": recipient,
+            "recipient_seq": recipient_seq,
             "text": text,
             "sent_at": db_time(connection, sent_at),
         },
@@ -273,7 +343,28 @@ def update_message_text(
 
 def tombstone_message(connection: Connection, message_id: int, deleted_at: datetime) -> None:
     """Erase the text (section 5); the row stays as a tombstone."""
-    execute(connection, _SQL_TOMBSTONE, {"at": db_time(connection, deleted_at), "id": message_id})
+    row = first(
+        connection, _SQL_TOMBSTONE, {"at": db_time(connection, deleted_at), "id": message_id}
+    )
+    if row is not None and row[2] is None:  # it was unread: it leaves the /liste
+        _leave_unread(connection, row[0], [row[1]])
+
+
+def _leave_unread(connection: Connection, recipient: int, recipient_seqs: Sequence[int]) -> None:
+    """Count down the messages ``recipient_seqs`` that just left ``recipient``'s
+    unread set (they were unread and undeleted before this transaction's change)."""
+    if not recipient_seqs:
+        return
+    execute(connection, _SQL_UNREAD_DOWN, {"recipient": recipient, "count": len(recipient_seqs)})
+    per_bucket: dict[int, int] = {}
+    for recipient_seq in recipient_seqs:
+        bucket = recipient_seq // BUCKET
+        per_bucket[bucket] = per_bucket.get(bucket, 0) + 1
+    for bucket in sorted(per_bucket):  # one lock order for every writer
+        key = {"recipient": recipient, "bucket": bucket}
+        left = first(connection, _SQL_BUCKET_DOWN, {**key, "count": per_bucket[bucket]})
+        if left is not None and left[0] <= 0:
+            execute(connection, _SQL_BUCKET_DROP, key)
 
 
 def _unread_condition(recipient: int) -> sa.ColumnElement[bool]:
@@ -287,12 +378,34 @@ def _unread_condition(recipient: int) -> sa.ColumnElement[bool]:
 def unread_page(
     connection: Connection, recipient: int, page: int, size: int
 ) -> tuple[int, list[Any]]:
-    """Unread, undeleted messages to ``recipient``, oldest first, page ``page``."""
-    total = int(first(connection, _SQL_UNREAD_COUNT, {"me": recipient})[0])
-    if total == 0 or page * size >= total:
-        return total, []
+    """Unread, undeleted messages to ``recipient``, oldest first, page ``page``.
+
+    No count and no long OFFSET: see ``_SQL_UNREAD_BUCKETS``.
+    """
+    skip = page * size  # unread messages before the page
+    # A bucket holds at most BUCKET of them: none below this one holds the page's first.
+    low = skip // BUCKET
+    cursor = execute(connection, _SQL_UNREAD_BUCKETS, {"me": recipient, "low": low})
+    try:
+        head = cursor.fetchone()
+        if head is None:  # nothing unread from bucket ``low`` on: past the end, or empty
+            row = first(connection, _SQL_UNREAD_TOTAL, {"me": recipient})
+            return (0 if row is None else int(row[0])), []
+        bucket, unread, total, earlier = head[0], head[1], int(head[2]), int(head[3])
+        if skip >= total:
+            return total, []
+        while earlier + unread <= skip:
+            earlier += unread
+            following = cursor.fetchone()
+            if following is None:
+                raise RuntimeError(f"unread counters of user {recipient} out of step")
+            bucket, unread = following[0], following[1]
+    finally:
+        cursor.close()
     page_rows = rows(
-        connection, _SQL_UNREAD_PAGE, {"me": recipient, "size": size, "skip": page * size}
+        connection,
+        _SQL_UNREAD_PAGE,
+        {"me": recipient, "start": bucket * BUCKET, "size": size, "within": skip - earlier},
     )
     return total, page_rows
 
@@ -320,15 +433,24 @@ def conversation_page(
     return total, page_rows
 
 
-def mark_read(connection: Connection, message_ids: Sequence[int], read_at: datetime) -> None:
+def mark_read(
+    connection: Connection, recipient: int, message_ids: Sequence[int], read_at: datetime
+) -> None:
+    """Set ``read_at`` on those of ``message_ids`` sent to ``recipient`` not read yet."""
+    if not message_ids:
+        return
     names = [f"m{index}" for index in range(len(message_ids))]
     statement = Statement(
-        f"UPDATE messages SET read_at = :at WHERE read_at IS NULL"
+        f"UPDATE messages SET read_at = :at WHERE recipient_id = :me AND read_at IS NULL"
         f" AND id IN ({', '.join(':' + name for name in names)})"
+        f" RETURNING recipient_seq, deleted_at"
     )
     params: dict[str, Any] = dict(zip(names, message_ids, strict=True))
     params["at"] = db_time(connection, read_at)
-    execute(connection, statement, params)
+    params["me"] = recipient
+    marked = rows(connection, statement, params)
+    # A tombstone gets its read_at too, but it had left the unread set already.
+    _leave_unread(connection, recipient, [row[0] for row in marked if row[1] is None])
 
 
 def conversations_of(
