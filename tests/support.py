@@ -267,6 +267,25 @@ def running(folder: Path, **settings: Any) -> Iterator[ServerProcess]:
         server.stop()
 
 
+# --- the /liste counters -------------------------------------------------------------------------
+
+
+def unread_drift(server: ServerProcess) -> dict[str, list[tuple[Any, ...]]]:
+    """Where the server's stored /liste counters disagree with a recount from its
+    messages (``server.storage.counters.drift``): empty when they are right."""
+    from server.config import load_settings
+    from server.storage import counters
+    from server.storage.db import make_engine
+
+    settings, _ = load_settings(server.config)
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            return counters.drift(connection)
+    finally:
+        engine.dispose()
+
+
 # --- helpers for the robustness and limits tests ---------------------------------------------
 
 

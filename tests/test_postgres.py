@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import ADMIN_KEY, Line, ServerProcess
+from .support import ADMIN_KEY, Line, ServerProcess, unread_drift
 
 pytestmark = pytest.mark.postgres
 
@@ -218,5 +218,78 @@ def test_two_servers_on_one_database_share_conversations(
             ]
         assert sorted(texts) == sorted(f"s{i}-{n:02d}" for i in range(2) for n in range(per_server))
         reader.close()
+    finally:
+        second.stop()
+
+
+def test_two_servers_sending_to_one_recipient_keep_its_liste_exact(
+    pg_server: ServerProcess, database_url: str, tmp_path: Path
+) -> None:
+    """/liste counters under scale-out: clients on both servers write to one pro
+    at once while the pro reads on both; every unread message is listed once,
+    in arrival (id) order, and the counters equal a recount."""
+    psycopg = pytest.importorskip("psycopg")
+    second = ServerProcess(
+        tmp_path / "second",
+        database_url=pg_server.settings["database_url"],
+        data_dir=str(pg_server.folder / "data"),
+        max_messages=2,
+        max_message_size=200,
+    ).start()
+    try:
+        pro = pg_server.add_user("pro", "Guichet unique")
+        clients = [pg_server.add_user("client", f"Expéditeur {n}") for n in range(3)]
+        servers = (pg_server, second)
+        senders = []
+        for index, client in enumerate([*clients, clients[0]]):
+            line = Line(servers[index % 2])
+            line.login(client["api_key"])
+            senders.append(line)
+        readers = [Line(server) for server in servers]
+        for reader in readers:
+            reader.login(pro["api_key"])
+        per_line = 80  # 320 in all: arrivals over two buckets
+        for index, line in enumerate(senders):
+            line.send("".join(f"/message {pro['id']} l{index}-{n:03d}\n" for n in range(per_line)))
+        for reader, client in zip(readers, clients[:2], strict=True):
+            reader.send(f"/conversation {client['id']} 0\n" * 20)  # marks read meanwhile
+        sent: list[list[int]] = []
+        for line in senders:
+            replies = [line.reply() for _ in range(per_line)]
+            assert [reply.code for reply in replies] == [200] * per_line
+            sent.append([reply.body["id"] for reply in replies])
+            assert sent[-1] == sorted(sent[-1])
+        for reader in readers:
+            assert {reader.reply().code for _ in range(20)} <= {200, 204}
+
+        with psycopg.connect(database_url, connect_timeout=3) as direct:
+            expected = [
+                row[0]
+                for row in direct.execute(
+                    "SELECT id FROM messages WHERE recipient_id = %s AND read_at IS NULL"
+                    " AND deleted_at IS NULL ORDER BY id",
+                    (pro["id"],),
+                )
+            ]
+        assert expected
+        assert unread_drift(pg_server) == {}
+        listed: list[int] = []
+        total = None
+        for reader in readers:  # both servers list the same pages
+            listed, page, pages = [], 0, 1
+            while page < pages:
+                body = reader.ask(f"/liste {page}").body
+                total, pages = body["total"], body["pages"]
+                listed += [m["id"] for m in body["messages"]]
+                page += 1
+            assert total == len(expected)
+            assert listed == expected  # each unread message once, oldest first
+            assert reader.ask(f"/liste {pages}").code == 416
+        # Each connection's messages arrived in the order it sent them.
+        for ids in sent:
+            position = [listed.index(i) for i in ids if i in listed]
+            assert position == sorted(position)
+        for line in senders + readers:
+            line.close()
     finally:
         second.stop()
