@@ -7,7 +7,7 @@ functions costs on a filled database, next to the same SQL run in cheaper
 ways. The page docs/benchmarks.md quotes these figures in its analysis.
 
 - ``/message``'s write job (``commands._send_job``) as the server runs it, then
-  its five statements built once (``bindparam``), through
+  its seven statements built once (``bindparam``), through
   ``exec_driver_sql``, and on the bare ``sqlite3`` cursor;
 - the read path (``Database._run_read``: pool check-out, ``BEGIN``, query,
   ``ROLLBACK``) for ``/liste`` page 0 and a deep page, and for
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from protocol.codec import encode_reply
 from server import security
@@ -38,7 +39,7 @@ from server.commands import _conversation_read, _send_job
 from server.requestlog import RequestLog
 from server.storage import queries as q
 from server.storage.db import Database
-from server.storage.models import utc_now
+from server.storage.models import BUCKET, UnreadBucket, utc_now
 
 from .fill import FillPlan, fill
 
@@ -83,8 +84,21 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
     users, conversations, messages_t, restrictions = (
         q.users, q.conversations, q.messages, q.restrictions,
     )  # fmt: skip
-    get_user = sa.select(*q._USER_COLUMNS).where(
+    buckets = UnreadBucket.__table__  # type: ignore[attr-defined]
+    get_user = sa.select(users.c.id, users.c.role, users.c.name, users.c.key_digest).where(
         users.c.id == sa.bindparam("id"), users.c.removed_at.is_(None)
+    )
+    receive = (
+        sa.update(users)
+        .where(users.c.id == sa.bindparam("uid"))
+        .values(received_count=users.c.received_count + 1, unread_count=users.c.unread_count + 1)
+        .returning(users.c.received_count)
+    )
+    count_in = sqlite_insert(buckets).values(
+        recipient_id=sa.bindparam("rid"), bucket=sa.bindparam("b"), unread=1
+    )
+    count_in = count_in.on_conflict_do_update(
+        index_elements=["recipient_id", "bucket"], set_={"unread": buckets.c.unread + 1}
     )
     kinds = (
         sa.select(restrictions.c.kind)
@@ -117,13 +131,16 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
         client, pro, now = clients[i % len(clients)], pros[i % len(pros)], utc_now()
         connection.execute(get_user, {"id": pro}).first()
         connection.execute(kinds, {"client": client, "issuers": [pro, 0], "now": now}).all()
+        arrival = connection.execute(receive, {"uid": pro}).scalar_one()
+        connection.execute(count_in, {"rid": pro, "b": arrival // BUCKET})
         row = connection.execute(get_conversation, {"client": client, "pro": pro}).first()
         if row is None:
             return
         result = connection.execute(
             insert,
             {"conversation_id": row[0], "seq": row[1] + 1, "sender_id": client,
-             "recipient_id": pro, "text": "Bonjour", "sent_at": now},
+             "recipient_id": pro, "recipient_seq": arrival, "text": "Bonjour",
+             "sent_at": now},
         )  # fmt: skip
         connection.execute(
             update, {"cid": row[0], "n": row[1] + 1, "last": result.inserted_primary_key[0]}
@@ -135,8 +152,12 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
         "(?, 0) AND lifted_at IS NULL AND (until IS NULL OR until > ?)",
         "conversation": "SELECT id, message_count, last_message_id FROM conversations "
         "WHERE client_id = ? AND pro_id = ?",
-        "insert": "INSERT INTO messages (conversation_id, seq, sender_id, recipient_id, text, "
-        "sent_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "receive": "UPDATE users SET received_count = received_count + 1, "
+        "unread_count = unread_count + 1 WHERE id = ? RETURNING received_count",
+        "count_in": "INSERT INTO unread_buckets (recipient_id, bucket, unread) VALUES (?, ?, 1) "
+        "ON CONFLICT (recipient_id, bucket) DO UPDATE SET unread = unread_buckets.unread + 1",
+        "insert": "INSERT INTO messages (conversation_id, seq, sender_id, recipient_id, "
+        "recipient_seq, text, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         "update": "UPDATE conversations SET message_count = ?, last_message_id = ? WHERE id = ?",
     }
 
@@ -144,11 +165,13 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
         client, pro = clients[i % len(clients)], pros[i % len(pros)]
         connection.exec_driver_sql(sql["user"], (pro,)).first()
         connection.exec_driver_sql(sql["kinds"], (client, pro, stamp)).all()
+        arrival = connection.exec_driver_sql(sql["receive"], (pro,)).scalar_one()
+        connection.exec_driver_sql(sql["count_in"], (pro, arrival // BUCKET))
         row = connection.exec_driver_sql(sql["conversation"], (client, pro)).first()
         if row is None:
             return
         cursor = connection.exec_driver_sql(
-            sql["insert"], (row[0], row[1] + 1, client, pro, "Bonjour", stamp)
+            sql["insert"], (row[0], row[1] + 1, client, pro, arrival, "Bonjour", stamp)
         )
         connection.exec_driver_sql(sql["update"], (row[1] + 1, cursor.lastrowid, row[0]))
 
@@ -157,11 +180,13 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
         client, pro = clients[i % len(clients)], pros[i % len(pros)]
         cursor.execute(sql["user"], (pro,)).fetchone()
         cursor.execute(sql["kinds"], (client, pro, stamp)).fetchall()
+        arrival = cursor.execute(sql["receive"], (pro,)).fetchone()[0]
+        cursor.execute(sql["count_in"], (pro, arrival // BUCKET))
         row = cursor.execute(sql["conversation"], (client, pro)).fetchone()
         if row is None:
             return
         inserted = cursor.execute(
-            sql["insert"], (row[0], row[1] + 1, client, pro, "Bonjour", stamp)
+            sql["insert"], (row[0], row[1] + 1, client, pro, arrival, "Bonjour", stamp)
         )
         cursor.execute(sql["update"], (row[1] + 1, inserted.lastrowid, row[0]))
 
@@ -170,9 +195,9 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
     database.run_sync(lambda c: [current(c, i) for i in range(len(clients) * 2)])
     for label, body in (
         ("server: `commands._send_job` (SQLAlchemy Core, expressions built per call)", current),
-        ("same 5 statements built once, `bindparam`, Core `execute`", prebuilt),
-        ("same 5 statements, `Connection.exec_driver_sql`", driver),
-        ("same 5 statements, bare `sqlite3` cursor", bare),
+        ("same 7 statements built once, `bindparam`, Core `execute`", prebuilt),
+        ("same 7 statements, `Connection.exec_driver_sql`", driver),
+        ("same 7 statements, bare `sqlite3` cursor", bare),
     ):
         rows.append(("/message write job, per message", label, in_transaction(body)))
 
@@ -182,15 +207,6 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
     deep_liste = int(population.big_pro_unread / 20 * 0.9)
     deep_conversation = int(population.big_length / 20 * 0.9)
     typical_pro = population.ids("read_pros")[1]
-    unread_sql = (
-        "SELECT id, sender_id, recipient_id, text, sent_at, modified_at, read_at, deleted_at "
-        "FROM messages WHERE recipient_id = ? AND read_at IS NULL AND deleted_at IS NULL "
-        "ORDER BY id LIMIT 20 OFFSET ?"
-    )
-    count_sql = (
-        "SELECT count(*) FROM messages WHERE recipient_id = ? AND read_at IS NULL "
-        "AND deleted_at IS NULL"
-    )
     reads = [
         (f"/liste page 0 (a pro with {_unread(raw, typical_pro):,} unread)", typical_pro, 0),
         (f"/liste page 0 (the pro with {population.big_pro_unread:,} unread)", big_pro, 0),
@@ -202,11 +218,21 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
              _per_call(lambda i, pro=pro, page=page: database._run_read(
                  q.unread_page, (pro, page, 20)), max(20, repeat // 20)))
         )  # fmt: skip
+        # The same two statements, the bucket rows read as far as the server reads them.
+        skip = page * 20
+        params = {"me": pro, "low": skip // BUCKET}
+        walked = raw.execute(q._SQL_UNREAD_BUCKETS.named, params).fetchall()
+        earlier, needed = walked[0][3], 0
+        while earlier + walked[needed][1] <= skip:
+            earlier += walked[needed][1]
+            needed += 1
+        page_params = {"me": pro, "start": walked[needed][0] * BUCKET, "size": 20,
+                       "within": skip - earlier}  # fmt: skip
         rows.append(
-            (label, "bare cursor: count + LIMIT/OFFSET (same SQL)",
-             _per_call(lambda i, pro=pro, page=page: (
-                 raw.execute(count_sql, (pro,)).fetchone(),
-                 raw.execute(unread_sql, (pro, page * 20)).fetchall()),
+            (label, "bare cursor: the bucket rows, then the page (same SQL)",
+             _per_call(lambda i, params=params, needed=needed, page_params=page_params: (
+                 raw.execute(q._SQL_UNREAD_BUCKETS.named, params).fetchmany(needed + 1),
+                 raw.execute(q._SQL_UNREAD_PAGE.named, page_params).fetchall()),
                  max(20, repeat // 20)))
         )  # fmt: skip
     conversation_sql = (
