@@ -12,12 +12,13 @@ never stalls the event loop. The last entries are kept in memory for
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import logging.handlers
 import queue
+import time
 from collections import deque
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,46 @@ KEPT_IN_MEMORY = 10_000
 FLUSH_DELAY = 0.05  # seconds a log line may wait to be written with others
 _TAIL_CHUNK = 64 * 1024
 
+# (time, peer, user, command, code, duration_ms): the fields of a log entry
+# (section 5), in order; the time is time.time(), or the ISO text of an entry
+# read back from the file.
+Entry = tuple["float | str", str, "int | None", str, int, float]
+_FIELDS = ("time", "peer", "user", "command", "code", "duration_ms")
+
+
+def _iso(moment: float | str) -> str:
+    if isinstance(moment, str):
+        return moment
+    whole = int(moment)
+    return f"{_iso_second(whole)}.{int((moment - whole) * 1000):03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _iso_second(whole: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+
+
+def _entry_json(entry: Entry) -> dict[str, Any]:
+    return {"time": _iso(entry[0]), **dict(zip(_FIELDS[1:], entry[1:], strict=True))}
+
+
+def _line(entry: Entry) -> str:
+    # The same JSON as json.dumps(_entry_json(entry)) without its cost: every
+    # value is a number, null, or a string of safe characters except the peer
+    # (an address) and the command (a word from the table, or "?").
+    moment, peer, user, command, code, duration_ms = entry
+    return (
+        f'{{"time":"{_iso(moment)}","peer":{json.dumps(peer)},'
+        f'"user":{"null" if user is None else int(user)},"command":{json.dumps(command)},'
+        f'"code":{int(code)},"duration_ms":{duration_ms}}}'
+    )
+
 
 class RequestLog:
     def __init__(self, path: Path, *, max_bytes: int, backups: int) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.recent: deque[dict[str, Any]] = deque(_read_tail(path, KEPT_IN_MEMORY), KEPT_IN_MEMORY)
+        self.recent: deque[Entry] = deque(_read_tail(path, KEPT_IN_MEMORY), KEPT_IN_MEMORY)
         handler = logging.handlers.RotatingFileHandler(
             path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
         )
@@ -40,30 +75,18 @@ class RequestLog:
         self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         self._listener = logging.handlers.QueueListener(self._queue, handler)
         self._handler = handler
-        self._pending: list[str] = []
+        self._pending: list[Entry] = []
         self._flush_scheduled = False
         self._listener.start()
 
     def record(
         self, *, peer: str, user: int | None, command: str, code: int, duration_ms: float
     ) -> None:
-        entry = {
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "peer": peer,
-            "user": user,
-            "command": command,
-            "code": code,
-            "duration_ms": round(duration_ms, 3),
-        }
+        # Per request only a tuple is kept: formatting waits for the flush of
+        # the burst (and for /logs), off the request's path.
+        entry: Entry = (time.time(), peer, user, command, code, round(duration_ms, 3))
         self.recent.append(entry)
-        # The same JSON as json.dumps(entry) without its cost: every value is
-        # a number, null, or a string of safe characters (an address, a
-        # command word from the table or "?", a time).
-        self._pending.append(
-            f'{{"time":"{entry["time"]}","peer":{json.dumps(peer)},'
-            f'"user":{"null" if user is None else int(user)},"command":{json.dumps(command)},'
-            f'"code":{int(code)},"duration_ms":{entry["duration_ms"]}}}'
-        )
+        self._pending.append(entry)
         if not self._flush_scheduled:
             # One hand-over to the writing thread per burst, not per request.
             try:
@@ -75,14 +98,14 @@ class RequestLog:
     def _flush(self) -> None:
         self._flush_scheduled = False
         if self._pending:
-            text, self._pending = "\n".join(self._pending), []
+            pending, self._pending = self._pending, []
+            text = "\n".join(_line(entry) for entry in pending)
             self._queue.put(logging.makeLogRecord({"msg": text, "levelno": logging.INFO}))
 
     def last(self, count: int) -> list[dict[str, Any]]:
         """The newest ``count`` entries, newest last."""
-        if count >= len(self.recent):
-            return list(self.recent)
-        return list(self.recent)[-count:]
+        entries = list(self.recent) if count >= len(self.recent) else list(self.recent)[-count:]
+        return [_entry_json(entry) for entry in entries]
 
     def close(self) -> None:
         self._flush()
@@ -90,7 +113,7 @@ class RequestLog:
         self._handler.close()
 
 
-def _read_tail(path: Path, count: int) -> list[dict[str, Any]]:
+def _read_tail(path: Path, count: int) -> list[Entry]:
     """The last ``count`` valid entries, from the current file and its backups."""
     entries = _read_file_tail(path, count)
     backup = 1
@@ -103,7 +126,7 @@ def _read_tail(path: Path, count: int) -> list[dict[str, Any]]:
     return entries
 
 
-def _read_file_tail(path: Path, count: int) -> list[dict[str, Any]]:
+def _read_file_tail(path: Path, count: int) -> list[Entry]:
     try:
         with path.open("rb") as file:
             file.seek(0, 2)
@@ -116,12 +139,11 @@ def _read_file_tail(path: Path, count: int) -> list[dict[str, Any]]:
     lines = data.splitlines()
     if start > 0 and lines:
         lines = lines[1:]  # the first line may be cut
-    entries: list[dict[str, Any]] = []
+    entries: list[Entry] = []
     for raw in lines[-count:]:
         try:
             entry = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and "command" in entry:
-            entries.append(entry)
+            entries.append(tuple(entry[name] for name in _FIELDS))  # type: ignore[arg-type]
+        except (ValueError, TypeError, KeyError):
+            continue  # not one of our lines
     return entries
