@@ -136,6 +136,7 @@ class App:
         self.connections: set[ClientConnection] = set()
         self.connections_per_address: Counter[str] = Counter()
         self.refusals: Counter[str] = Counter()
+        self._refusing: set[asyncio.Task[None]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
         self.server: asyncio.Server | None = None
         self.port: int | None = None
@@ -147,14 +148,14 @@ class App:
         _shrink_ssl_read_buffers()
         await asyncio.to_thread(self.db.migrate)
         self.db.start()
-        self.server = await asyncio.start_server(
-            self._accept,
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            lambda: ClientConnection(self),
             self.settings.host,
             self.settings.port,
             ssl=self.ssl_context,
             backlog=self.settings.backlog,
             ssl_handshake_timeout=self.settings.handshake_timeout,
-            limit=READ_CHUNK,
         )
         self.port = self.server.sockets[0].getsockname()[1]
         self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
@@ -225,42 +226,35 @@ class App:
 
     # --- connections ---------------------------------------------------------------
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peername = writer.get_extra_info("peername")
-        peer = str(peername[0]) if peername else "?"
+    def admit(self, connection: ClientConnection) -> None:
+        """A TLS connection is up: serve it, refuse it with one answer, or drop it."""
+        peer = connection.peer
         settings = self.settings
         total = len(self.connections) + sum(self.refusals.values())
-        from_peer = self.connections_per_address[peer]
         if (
             self._stopping
             or total >= settings.max_connections * HARD_CONNECTION_FACTOR
             or self.refusals[peer] >= MAX_REFUSALS_PER_ADDRESS
         ):
-            writer.close()
+            connection.transport.close()
             return
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         refusal: TchatatorError | None = None
         if len(self.connections) >= settings.max_connections:
             refusal = ServiceUnavailable("too many connections")
-        elif from_peer >= settings.max_connections_per_address:
+        elif self.connections_per_address[peer] >= settings.max_connections_per_address:
             refusal = TooManyRequests("too many connections from your address", retry_after=1)
+        loop = asyncio.get_running_loop()
         if refusal is not None:
-            # Refusals are counted too: they hold a socket while they wait.
-            self.refusals[peer] += 1
-            try:
-                await _refuse(writer, reader, settings, refusal)
-            finally:
-                self.refusals[peer] -= 1
-                if self.refusals[peer] <= 0:
-                    del self.refusals[peer]
+            refusing = loop.create_task(self._refuse(connection, refusal))
+            self._refusing.add(refusing)  # a task nobody holds may be collected
+            refusing.add_done_callback(self._refusing.discard)
             return
-        connection = ClientConnection(self, reader, writer, peer)
-        connection.task = asyncio.current_task()
         self.connections.add(connection)
         self.connections_per_address[peer] += 1
+        connection.task = loop.create_task(self._serve(connection))
+
+    async def _serve(self, connection: ClientConnection) -> None:
+        peer = connection.peer
         try:
             await connection.run()
         finally:
@@ -268,6 +262,30 @@ class App:
             self.connections_per_address[peer] -= 1
             if self.connections_per_address[peer] <= 0:
                 del self.connections_per_address[peer]
+
+    async def _refuse(self, connection: ClientConnection, error: TchatatorError) -> None:
+        """Answer the first request of a connection we cannot take, then close it.
+
+        Refusals are counted too: they hold a socket while they wait.
+        """
+        peer = connection.peer
+        self.refusals[peer] += 1
+        try:
+            async with asyncio.timeout(REFUSAL_WAIT):
+                while connection.codec.next_event() is NEED_DATA:
+                    if not await connection.wait_for_data():
+                        return
+            connection.transport.write(
+                encode_reply(error.status, error.body(), self.settings.label(error.status))
+            )
+            await asyncio.wait_for(connection.drain(), REFUSAL_WAIT)
+        except (TimeoutError, OSError, ssl.SSLError):
+            pass
+        finally:
+            connection.transport.close()
+            self.refusals[peer] -= 1
+            if self.refusals[peer] <= 0:
+                del self.refusals[peer]
 
     async def process(self, connection: ClientConnection, event: Any) -> bytes:
         """One request in, one encoded response out (section 2's precedence)."""
@@ -320,38 +338,23 @@ class App:
 _COMMAND_LIST = " ".join(sorted(COMMANDS))
 
 
-async def _refuse(
-    writer: asyncio.StreamWriter,
-    reader: asyncio.StreamReader,
-    settings: Settings,
-    error: TchatatorError,
-) -> None:
-    """Answer the first request of a connection we cannot take, then close it."""
-    try:
-        line = await asyncio.wait_for(reader.readline(), REFUSAL_WAIT)
-        if line:
-            writer.write(encode_reply(error.status, error.body(), settings.label(error.status)))
-            await asyncio.wait_for(writer.drain(), REFUSAL_WAIT)
-    except (TimeoutError, OSError, ValueError, ssl.SSLError):
-        pass
-    finally:
-        writer.close()
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
-class ClientConnection:
-    """One client: its identity, its push subscription, its request loop."""
+class ClientConnection(asyncio.Protocol):
+    """One client: its identity, its push subscription, its request loop.
 
-    def __init__(
-        self,
-        app: App,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        peer: str,
-    ) -> None:
+    It is the transport's protocol itself, as in the baseline: bytes go
+    straight from ``data_received`` into the codec, replies straight to
+    ``transport.write``, and one timer per connection enforces the idle
+    timeouts (no stream objects, no timeout object per read).
+    """
+
+    def __init__(self, app: App) -> None:
         self.app = app
-        self.reader = reader
-        self.writer = writer
-        self.peer = peer
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set on connection
+        self.peer = "?"
         self.identity: Identity | None = None
         self.claims: TokenClaims | None = None
         self.push_enabled = False
@@ -359,8 +362,137 @@ class ClientConnection:
         self.closing = False
         self.task: asyncio.Task[Any] | None = None
         self.codec = RequestReader(app.settings.max_line)
-        self.accepted_at = time.monotonic()
+        self.accepted_at = _loop_time()
         self._validated_at = 0.0
+        self._waiter: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self._eof = False
+        self._reading_paused = False
+        self._writing_paused = False
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_since = 0.0
+        self._timed_out = False
+
+    # --- the transport side (asyncio.Protocol) -----------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        peername = transport.get_extra_info("peername")
+        self.peer = str(peername[0]) if peername else "?"
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        self.app.admit(self)
+
+    def data_received(self, data: bytes) -> None:
+        codec = self.codec
+        codec.feed(data)
+        # The codec keeps at most one partial line, but whole lines pile up
+        # while a request runs: stop reading until they are handled.
+        if codec.buffered > codec.max_line + READ_CHUNK and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        return False  # close: TLS has no half-close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._writing_paused = False
+        self._wake()
+        self._wake_drain()
+        self._cancel_idle_timer()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._wake_drain()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _wake_drain(self) -> None:
+        drained = self._drained
+        if drained is not None:
+            self._drained = None
+            if not drained.done():
+                drained.set_result(None)
+
+    async def wait_for_data(self) -> bool:
+        """Wait for more bytes; False at the end of the stream or on idle timeout."""
+        if self._eof or self._timed_out:
+            return False
+        if self._reading_paused:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        self._waiter = asyncio.get_running_loop().create_future()
+        await self._waiter
+        return not self._timed_out and (not self._eof or self.codec.buffered > 0)
+
+    async def drain(self) -> None:
+        """Wait until the peer has taken enough of what we wrote."""
+        if self._writing_paused and not self.transport.is_closing():
+            self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
+
+    # --- idle timeouts: one timer per connection, moved lazily ---------------------------
+
+    def _idle_deadline(self) -> float | None:
+        """When this connection, idle since ``_idle_since``, times out (loop time)."""
+        settings = self.app.settings
+        if self.identity is None:
+            # A deadline from the accept, not per read: trickling bytes does
+            # not keep an anonymous connection open.
+            return self.accepted_at + settings.idle_timeout
+        if self.push_enabled:
+            return None  # a listener is idle by design; TCP keepalive finds dead peers
+        return self._idle_since + settings.idle_timeout_authenticated
+
+    def _arm_idle_timer(self) -> bool:
+        """Before waiting for a request: False if the deadline has already passed."""
+        self._idle_since = now = _loop_time()
+        deadline = self._idle_deadline()
+        if deadline is None:
+            return True  # a pending timer finds no deadline and stops
+        if deadline <= now:
+            return False
+        # A later deadline leaves the timer alone (it re-arms when it fires);
+        # an earlier one (a shorter timeout after /sync) moves it.
+        timer = self._idle_timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._idle_timer = asyncio.get_running_loop().call_at(deadline, self._on_idle_timer)
+        return True
+
+    def _on_idle_timer(self) -> None:
+        self._idle_timer = None
+        if self._waiter is None:
+            return  # busy with a request: the next wait re-arms the timer
+        deadline = self._idle_deadline()
+        if deadline is None:
+            return
+        if deadline > _loop_time():
+            self._idle_timer = asyncio.get_running_loop().call_at(deadline, self._on_idle_timer)
+            return
+        self._timed_out = True
+        self._wake()
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
 
     # --- session state (used by the handlers) ---------------------------------------
 
@@ -420,7 +552,7 @@ class ClientConnection:
         self.push_enabled = enabled
 
     def push(self, line: bytes) -> None:
-        transport = self.writer.transport
+        transport = self.transport
         if self.closing or transport.is_closing():
             return
         if transport.get_write_buffer_size() > MAX_PENDING_PUSH_BYTES:
@@ -428,19 +560,9 @@ class ClientConnection:
             self.closing = True
             transport.abort()
             return
-        self.writer.write(line)
+        transport.write(line)
 
     # --- the loop -------------------------------------------------------------------
-
-    def _idle_timeout(self) -> float | None:
-        settings = self.app.settings
-        if self.identity is None:
-            # A deadline from the accept, not per read: trickling bytes does
-            # not keep an anonymous connection open.
-            return self.accepted_at + settings.idle_timeout - time.monotonic()
-        if self.push_enabled:
-            return None  # a listener is idle by design; TCP keepalive finds dead peers
-        return settings.idle_timeout_authenticated
 
     async def run(self) -> None:
         """Read requests, answer each in order, until the peer or the server stops.
@@ -465,14 +587,8 @@ class ClientConnection:
                         continue
                     if self.closing:
                         break  # stopping: every request already received was answered
-                    timeout = self._idle_timeout()
-                    if timeout is not None and timeout <= 0:
+                    if not self._arm_idle_timer() or not await self.wait_for_data():
                         break
-                    async with asyncio.timeout(timeout):
-                        data = await self.reader.read(READ_CHUNK)
-                    if not data:
-                        break
-                    codec.feed(data)
                     continue
                 self.busy = True
                 if (
@@ -506,7 +622,8 @@ class ClientConnection:
             self.set_push(False)
             # close() flushes what is buffered, then sends the TLS close_notify;
             # nothing is gained by waiting for the peer's answer to it.
-            self.writer.close()
+            self.transport.close()
+            self._cancel_idle_timer()
 
     async def _gated(self, event: Request, gate: WriteGate) -> bytes:
         WRITE_GATE.set(gate)
@@ -527,15 +644,13 @@ class ClientConnection:
             self.busy = False
 
     async def _send(self, response: bytes) -> bool:
-        transport = self.writer.transport
+        transport = self.transport
         if transport.is_closing():
             return False
-        self.writer.write(response)
-        # Only wait when the peer is not reading (drain() would return at
-        # once otherwise, but not for free).
-        if transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+        transport.write(response)
+        if self._writing_paused:  # only when the peer is not reading
             async with asyncio.timeout(self.app.settings.idle_timeout_authenticated):
-                await self.writer.drain()
+                await self.drain()
         return True
 
 

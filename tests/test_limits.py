@@ -318,3 +318,40 @@ def test_total_connections_limit(small) -> None:
     assert again.ask("/connexion -h").code == 200
     for line in [*kept, again]:
         line.close()
+
+
+# --------------------------------------------------------------------------- idle after login
+
+
+@pytest.fixture(scope="module")
+def idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    process = ServerProcess(
+        tmp_path_factory.mktemp("idle"), idle_timeout=1, idle_timeout_authenticated=2
+    ).start()
+    yield process
+    process.stop()
+
+
+def test_authenticated_idle_timeout_counts_from_the_last_request(idle_server) -> None:
+    user = idle_server.add_user("client", "busy")
+    busy = SourceLine(idle_server, fresh_address())
+    listener = SourceLine(idle_server, fresh_address())
+    try:
+        busy.login(user["api_key"])
+        listener.login(user["api_key"])
+        assert listener.ask("/push on").code == 200
+        # Active for 3.5 s: past the anonymous 1 s and the authenticated 2 s,
+        # measured from the accept; each request restarts the 2 s.
+        started = time.monotonic()
+        while time.monotonic() - started < 3.5:
+            assert busy.ask("/liste").code == 204
+            time.sleep(0.5)
+        # Then idle: closed about 2 s after its last request, not before.
+        last = time.monotonic()
+        assert closed_by_peer(busy.sock, 6.0)
+        assert 1.5 <= time.monotonic() - last <= 4.5
+        # A push listener is idle by design and stays.
+        assert listener.ask("/liste").code == 204
+    finally:
+        busy.close()
+        listener.close()
