@@ -63,7 +63,10 @@ def first(connection: Connection, statement: Statement, params: Mapping[str, Any
 def db_time(connection: Connection, moment: datetime) -> Any:
     """A datetime as this database stores it (see the module docstring)."""
     if connection.dialect.name == "sqlite":
-        return moment.astimezone(UTC).strftime(_SQLITE_TIME)
+        if moment.tzinfo is not UTC:
+            moment = moment.astimezone(UTC)
+        # = strftime(_SQLITE_TIME), a few times cheaper (it runs for every message)
+        return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
     return moment
 
 
@@ -79,6 +82,6 @@ def iso_from_db(value: Any) -> str | None:
         whole, _, fraction = clock.partition(".")
         return f"{date}T{whole}.{(fraction + '000')[:3]}Z"
     moment: datetime = value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if moment.tzinfo is not None and moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
