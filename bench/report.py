@@ -45,6 +45,7 @@ def write_all(results: dict[str, Any], outputs: Outputs, *, write_json: bool = T
     outputs.markdown.parent.mkdir(parents=True, exist_ok=True)
     json_path = outputs.json_dir / f"{results['date'][:10]}.json"
     if write_json:
+        _keep_earlier_run(json_path)
         json_path.write_text(json.dumps(results, indent=1, default=_jsonable) + "\n", "utf-8")
     images = plot_all(results, outputs.images)
     relative = _relative(outputs.images, outputs.markdown.parent)
@@ -53,6 +54,26 @@ def write_all(results: dict[str, Any], outputs: Outputs, *, write_json: bool = T
     )
     outputs.markdown.write_text(markdown, "utf-8")
     return [*([json_path] if write_json else []), outputs.markdown, *images.values()]
+
+
+def _keep_earlier_run(json_path: Path) -> None:
+    """The newest run of a day is ``<date>.json``; an earlier one moves aside.
+
+    It becomes ``<date>-<HHMM>.json`` after its own start time, so a second
+    run on the same day never loses the first.
+    """
+    try:
+        earlier = json.loads(json_path.read_text("utf-8"))
+    except (FileNotFoundError, ValueError):
+        return
+    started = str(earlier.get("date", ""))
+    stamp = started[11:13] + started[14:16] if len(started) >= 16 else "earlier"
+    target = json_path.with_name(f"{json_path.stem}-{stamp}.json")
+    serial = 1
+    while target.exists():
+        serial += 1
+        target = json_path.with_name(f"{json_path.stem}-{stamp}-{serial}.json")
+    json_path.rename(target)
 
 
 def _jsonable(value: Any) -> Any:
