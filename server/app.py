@@ -18,6 +18,7 @@ import socket
 import ssl
 import time
 from collections import Counter, deque
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,6 @@ from protocol.codec import (
     Request,
     RequestReader,
     encode_reply,
-    split_arguments,
 )
 from protocol.errors import BadRequest as BadRequestError
 from protocol.errors import (
@@ -305,14 +305,17 @@ class App:
                 if entry is None:
                     raise NotFound(f"unknown command; the commands are: {_COMMAND_LIST}")
                 word = entry.name
-                tokens = split_arguments(event.arguments, 0)
-                if len(tokens) == 1 and tokens[0] in HELP_FLAGS:
+                # One argument that is a help flag (flags hold no space).
+                if event.arguments.strip(" ") in HELP_FLAGS:
                     code, body = 200, entry.help_body()
                 else:
                     if entry.roles is not None:
                         if identity is None:
                             raise Unauthorized("log in first: /connexion {api_key}")
-                        if not await connection.session_still_valid():
+                        if (
+                            time.monotonic() - connection.validated_at >= IDENTITY_RECHECK
+                            and not await connection.session_still_valid()
+                        ):
                             raise Unauthorized("your session has ended: log in again")
                         if identity.role not in entry.roles:
                             raise Forbidden(f"{entry.name} is not for the {identity.role} role")
@@ -336,6 +339,31 @@ class App:
 
 
 _COMMAND_LIST = " ".join(sorted(COMMANDS))
+
+
+async def _finish(coroutine: Coroutine[Any, Any, bytes], suspended_on: Any) -> bytes:
+    """Go on, inside the current task, with a coroutine that suspended outside any.
+
+    What a task does with the futures its coroutine yields: wait for each,
+    then send the coroutine on, or throw in what it raised (or the task's
+    own cancellation).
+    """
+    while True:
+        error: BaseException | None = None
+        try:
+            if suspended_on is None:
+                await asyncio.sleep(0)  # a bare yield: "let the others run"
+            else:
+                # Taken, as a task takes a future it is handed (else awaiting
+                # it again raises "await wasn't used with future").
+                suspended_on._asyncio_future_blocking = False
+                await suspended_on
+        except BaseException as caught:  # handed to the coroutine, as a task does
+            error = caught
+        try:
+            suspended_on = coroutine.send(None) if error is None else coroutine.throw(error)
+        except StopIteration as done:
+            return done.value
 
 
 def _loop_time() -> float:
@@ -363,7 +391,7 @@ class ClientConnection(asyncio.Protocol):
         self.task: asyncio.Task[Any] | None = None
         self.codec = RequestReader(app.settings.max_line)
         self.accepted_at = _loop_time()
-        self._validated_at = 0.0
+        self.validated_at = 0.0
         self._waiter: asyncio.Future[None] | None = None
         self._drained: asyncio.Future[None] | None = None
         self._eof = False
@@ -372,6 +400,8 @@ class ClientConnection(asyncio.Protocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._idle_since = 0.0
         self._timed_out = False
+        # A request the transport callback started and handed to the task.
+        self._handoff: Request | LineError | tuple[Coroutine[Any, Any, bytes], Any] | None = None
 
     # --- the transport side (asyncio.Protocol) -----------------------------------------
 
@@ -394,6 +424,45 @@ class ClientConnection(asyncio.Protocol):
         if codec.buffered > codec.max_line + READ_CHUNK and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
+        # (A refused connection has no task: its one line is for App._refuse.)
+        if self._waiter is not None and self.task is not None and not self.closing:
+            self._answer_inline()
+        else:
+            self._wake()
+
+    def _answer_inline(self) -> None:
+        """Answer here, in the transport's callback, what needs no waiting.
+
+        The task is idle (waiting for data, nothing in flight), so answers
+        stay in request order. A request is run as far as it goes without
+        suspending: most reads finish (SQLite reads run on the loop), and
+        cost no task wake-up, as in the baseline. One that suspends (a write
+        job, a PostgreSQL read) is handed to the task with its coroutine,
+        and so is a pipelinable write, which the task may overlap with
+        those behind it.
+        """
+        codec = self.codec
+        app = self.app
+        while not self._writing_paused:
+            codec.max_line = app.settings.max_line
+            event = codec.next_event()
+            if event is NEED_DATA:
+                return  # the task goes on waiting
+            if isinstance(event, Request) and event.command in PIPELINABLE:
+                self._handoff = event
+                break
+            processing = app.process(self, event)
+            try:
+                suspended_on = processing.send(None)
+            except StopIteration as done:
+                if self.transport.is_closing():
+                    break
+                self.transport.write(done.value)
+                self._idle_since = _loop_time()  # the idle timer reads it when it fires
+                continue
+            self.busy = True  # App.stop lets it finish
+            self._handoff = (processing, suspended_on)
+            break
         self._wake()
 
     def eof_received(self) -> bool:
@@ -438,7 +507,10 @@ class ClientConnection(asyncio.Protocol):
             self.transport.resume_reading()
         self._waiter = asyncio.get_running_loop().create_future()
         await self._waiter
-        return not self._timed_out and (not self._eof or self.codec.buffered > 0)
+        if self._timed_out:
+            return False
+        # At the end of the stream, what was received is still answered.
+        return not self._eof or self.codec.buffered > 0 or self._handoff is not None
 
     async def drain(self) -> None:
         """Wait until the peer has taken enough of what we wrote."""
@@ -509,7 +581,7 @@ class ClientConnection(asyncio.Protocol):
         all end the sessions already open, not only future logins.
         """
         now = time.monotonic()
-        if now - self._validated_at < IDENTITY_RECHECK:
+        if now - self.validated_at < IDENTITY_RECHECK:
             return True
         identity, claims = self.identity, self.claims
         if identity is None or claims is None:
@@ -523,7 +595,7 @@ class ClientConnection(asyncio.Protocol):
             current, revoked = await app.db.read(queries.session_state, user_id, claims.nonce_hex)
             alive = not revoked and (user_id is None or current == identity.key_digest)
         if alive:
-            self._validated_at = now
+            self.validated_at = now
         else:
             self.logout()
         return alive
@@ -533,7 +605,7 @@ class ClientConnection(asyncio.Protocol):
         self.set_push(False)
         self.identity = identity
         self.claims = claims
-        self._validated_at = time.monotonic()
+        self.validated_at = time.monotonic()
         self.set_push(push)
 
     def logout(self) -> None:
@@ -579,9 +651,25 @@ class ClientConnection(asyncio.Protocol):
         last_gate: WriteGate | None = None
         try:
             while True:
-                codec.max_line = self.app.settings.max_line
-                event = codec.next_event()
+                handoff, self._handoff = self._handoff, None
+                if isinstance(handoff, tuple):
+                    try:
+                        response = await _finish(*handoff)
+                    finally:
+                        self.busy = False
+                    if not await self._send(response):
+                        break
+                    continue
+                if handoff is not None:
+                    event = handoff
+                else:
+                    codec.max_line = self.app.settings.max_line
+                    event = codec.next_event()
                 if event is NEED_DATA:
+                    if self._writing_paused:  # answered inline, not yet taken by the peer
+                        async with asyncio.timeout(self.app.settings.idle_timeout_authenticated):
+                            await self.drain()
+                        continue
                     if in_flight:
                         await self._answer(in_flight)
                         continue
@@ -617,6 +705,9 @@ class ClientConnection(asyncio.Protocol):
             if not self.closing:
                 raise
         finally:
+            handoff, self._handoff = self._handoff, None
+            if isinstance(handoff, tuple):
+                handoff[0].close()
             for task in in_flight:
                 task.cancel()  # only on a broken connection: their writes still commit
             self.set_push(False)
