@@ -328,3 +328,24 @@ def test_demo_and_user_add_before_the_first_serve(tmp_path: Path) -> None:
         assert process.process.wait(20) == 0
         process.process = None
     assert "Traceback" not in "\n".join(process.output)
+
+
+def test_sigterm_answers_a_request_that_was_waiting(tmp_path: Path) -> None:
+    """A delayed 401 (the failed-login tarpit) started before SIGTERM is still sent."""
+    process = ServerProcess(tmp_path / "tarpit", max_failed_logins_per_minute=1).start()
+    try:
+        with process.connect() as line:
+            assert line.ask("/connexion wrong-key").code == 401  # the one allowed failure
+            line.send("/connexion wrong-again\n")  # over the limit: answered after ~1 s
+            time.sleep(0.2)
+            assert process.process is not None
+            process.process.terminate()
+            reply = line.reply()
+            assert reply.code == 401, reply
+        assert process.process.wait(20) == 0
+        assert "Traceback" not in "\n".join(process.output)
+    finally:
+        process.process = (
+            None if process.process and process.process.poll() is not None else process.process
+        )
+        process.stop()
