@@ -311,7 +311,10 @@ def _dumps(body: dict[str, Any]) -> bytes:
         data = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:  # integers past 64 bits, which the server never sends
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    if b"\xc2\x85" in data or b"\xe2\x80" in data:  # rare: skip the copies
+    # A one-byte search is a memchr; a two-byte one scans ~50 times slower.
+    if not data.isascii() and (
+        (b"\xc2" in data and b"\xc2\x85" in data) or (b"\xe2" in data and b"\xe2\x80" in data)
+    ):
         for raw, escaped in _UNICODE_BREAKS:
             data = data.replace(raw, escaped)
     return data

@@ -366,10 +366,6 @@ async def _finish(coroutine: Coroutine[Any, Any, bytes], suspended_on: Any) -> b
             return done.value
 
 
-def _loop_time() -> float:
-    return asyncio.get_running_loop().time()
-
-
 class ClientConnection(asyncio.Protocol):
     """One client: its identity, its push subscription, its request loop.
 
@@ -390,7 +386,7 @@ class ClientConnection(asyncio.Protocol):
         self.closing = False
         self.task: asyncio.Task[Any] | None = None
         self.codec = RequestReader(app.settings.max_line)
-        self.accepted_at = _loop_time()
+        self.accepted_at = time.monotonic()
         self.validated_at = 0.0
         self._waiter: asyncio.Future[None] | None = None
         self._drained: asyncio.Future[None] | None = None
@@ -399,6 +395,7 @@ class ClientConnection(asyncio.Protocol):
         self._writing_paused = False
         self._idle_timer: asyncio.TimerHandle | None = None
         self._idle_since = 0.0
+        self._timer_deadline = 0.0  # time.monotonic() at which _idle_timer fires
         self._timed_out = False
         # A request the transport callback started and handed to the task.
         self._handoff: Request | LineError | tuple[Coroutine[Any, Any, bytes], Any] | None = None
@@ -458,7 +455,7 @@ class ClientConnection(asyncio.Protocol):
                 if self.transport.is_closing():
                     break
                 self.transport.write(done.value)
-                self._idle_since = _loop_time()  # the idle timer reads it when it fires
+                self._idle_since = time.monotonic()  # the idle timer reads it when it fires
                 continue
             self.busy = True  # App.stop lets it finish
             self._handoff = (processing, suspended_on)
@@ -521,7 +518,7 @@ class ClientConnection(asyncio.Protocol):
     # --- idle timeouts: one timer per connection, moved lazily ---------------------------
 
     def _idle_deadline(self) -> float | None:
-        """When this connection, idle since ``_idle_since``, times out (loop time)."""
+        """When this connection, idle since ``_idle_since``, times out (``time.monotonic``)."""
         settings = self.app.settings
         if self.identity is None:
             # A deadline from the accept, not per read: trickling bytes does
@@ -533,7 +530,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _arm_idle_timer(self) -> bool:
         """Before waiting for a request: False if the deadline has already passed."""
-        self._idle_since = now = _loop_time()
+        self._idle_since = now = time.monotonic()
         deadline = self._idle_deadline()
         if deadline is None:
             return True  # a pending timer finds no deadline and stops
@@ -542,10 +539,10 @@ class ClientConnection(asyncio.Protocol):
         # A later deadline leaves the timer alone (it re-arms when it fires);
         # an earlier one (a shorter timeout after /sync) moves it.
         timer = self._idle_timer
-        if timer is None or timer.when() > deadline:
+        if timer is None or self._timer_deadline > deadline:
             if timer is not None:
                 timer.cancel()
-            self._idle_timer = asyncio.get_running_loop().call_at(deadline, self._on_idle_timer)
+            self._start_idle_timer(deadline)
         return True
 
     def _on_idle_timer(self) -> None:
@@ -555,11 +552,17 @@ class ClientConnection(asyncio.Protocol):
         deadline = self._idle_deadline()
         if deadline is None:
             return
-        if deadline > _loop_time():
-            self._idle_timer = asyncio.get_running_loop().call_at(deadline, self._on_idle_timer)
+        if deadline > time.monotonic():
+            self._start_idle_timer(deadline)
             return
         self._timed_out = True
         self._wake()
+
+    def _start_idle_timer(self, deadline: float) -> None:
+        self._timer_deadline = deadline
+        self._idle_timer = asyncio.get_running_loop().call_later(
+            deadline - time.monotonic(), self._on_idle_timer
+        )
 
     def _cancel_idle_timer(self) -> None:
         if self._idle_timer is not None:

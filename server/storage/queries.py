@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from .fastsql import Statement, db_time, execute, first, iso_from_db, rows
+from .fastsql import _SQLITE_TIME_LENGTH, Statement, db_time, execute, first, iso_from_db, rows
 from .models import BUCKET, Conversation, Message, Restriction, RevokedToken, User, utc_now
 
 __all__ = [
@@ -72,15 +72,19 @@ iso = iso_from_db
 
 def message_json(row: Row[Any] | Sequence[Any]) -> dict[str, Any]:
     """A message row (``_MESSAGE_COLUMNS`` order) as the contract's message object."""
+    message_id, sender, recipient, text, sent_at, modified_at, read_at, deleted_at = row
     return {
-        "id": row[0],
-        "sender": row[1],
-        "recipient": row[2],
-        "text": row[3],
-        "sent_at": iso_from_db(row[4]),
-        "modified_at": iso_from_db(row[5]),
-        "read_at": iso_from_db(row[6]),
-        "deleted_at": iso_from_db(row[7]),
+        "id": message_id,
+        "sender": sender,
+        "recipient": recipient,
+        "text": text,
+        # The usual SQLite text is sliced here, not in a call: 20 rows a page.
+        "sent_at": f"{sent_at[:10]}T{sent_at[11:23]}Z"
+        if sent_at.__class__ is str and len(sent_at) == _SQLITE_TIME_LENGTH
+        else iso_from_db(sent_at),
+        "modified_at": None if modified_at is None else iso_from_db(modified_at),
+        "read_at": None if read_at is None else iso_from_db(read_at),
+        "deleted_at": None if deleted_at is None else iso_from_db(deleted_at),
     }
 
 
