@@ -194,10 +194,10 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
     # below all find the conversation (the server's job creates it).
     database.run_sync(lambda c: [current(c, i) for i in range(len(clients) * 2)])
     for label, body in (
-        ("server: `commands._send_job` (SQLAlchemy Core, expressions built per call)", current),
-        ("same 7 statements built once, `bindparam`, Core `execute`", prebuilt),
-        ("same 7 statements, `Connection.exec_driver_sql`", driver),
-        ("same 7 statements, bare `sqlite3` cursor", bare),
+        ("server: `commands._send_job` (fixed SQL on the cursor, 5 statements)", current),
+        ("the former 7 statements built once, `bindparam`, Core `execute`", prebuilt),
+        ("the former 7 statements, `Connection.exec_driver_sql`", driver),
+        ("the former 7 statements, bare `sqlite3` cursor", bare),
     ):
         rows.append(("/message write job, per message", label, in_transaction(body)))
 
@@ -277,7 +277,7 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
     page = database._run_read(_conversation_read, (big_client, "client", big_pro, 0, 20))[2]
     body = {"page": 0, "pages": 1, "total": 20, "messages": [q.message_json(r) for r in page]}
     rows.append(
-        ("reply of a 20-message page", "server: `codec.encode_reply` (json + `str.translate`)",
+        ("reply of a 20-message page", "server: `codec.encode_reply` (orjson)",
          _per_call(lambda i: encode_reply(200, body), repeat))
     )  # fmt: skip
     rows.append(
@@ -293,9 +293,10 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
     )  # fmt: skip
     log.close()
     waits = asyncio.run(_timeouts(repeat))
-    rows.append(("one awaited read with a timeout", "server: `asyncio.wait_for`", waits[0]))
-    rows.append(("one awaited read with a timeout", "`async with asyncio.timeout()`", waits[1]))
-    rows.append(("one awaited read with a timeout", "no timeout (idle timer elsewhere)", waits[2]))
+    read = "one awaited read with a timeout"
+    rows.append((read, "`asyncio.wait_for` (the server before the protocol rewrite)", waits[0]))
+    rows.append((read, "`async with asyncio.timeout()`", waits[1]))
+    rows.append((read, "server: no timeout per read (one idle timer per connection)", waits[2]))
     database.close()
     raw.close()
     return rows

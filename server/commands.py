@@ -205,26 +205,27 @@ def _send_job(
     limit: int,
     now: datetime,
 ) -> dict[str, Any]:
-    recipient = queries.get_user(connection, recipient_id) if recipient_id != ADMIN_ID else None
-    if recipient is None and recipient_id != ADMIN_ID:
-        raise NotFound(f"no user {recipient_id}")
+    if recipient_id == ADMIN_ID:
+        raise Forbidden("nobody writes to the admin")
     if recipient_id == sender_id:
         raise Forbidden("you cannot write to yourself")
-    recipient_role = recipient[1] if recipient is not None else "admin"
-    if recipient_role == "admin":
-        raise Forbidden("nobody writes to the admin")
+    if sender_role == "pro":
+        client_id, pro_id = recipient_id, sender_id
+    else:
+        client_id, pro_id = sender_id, recipient_id
+    context = queries.send_context(connection, recipient_id, client_id, pro_id, ADMIN_ID, now)
+    if context is None:
+        raise NotFound(f"no user {recipient_id}")
+    recipient_role, banned, blocked, conversation = context
     if recipient_role == sender_role:
         raise Forbidden("clients write to pros and pros to clients")
     if sender_role == "pro":
-        client_id, pro_id = recipient_id, sender_id
-        if queries.get_conversation(connection, client_id, pro_id) is None:
+        if conversation is None:
             raise Forbidden("a pro may only answer a client who wrote first")
     else:
-        client_id, pro_id = sender_id, recipient_id
-        kinds = queries.active_restriction_kinds(connection, sender_id, (pro_id, ADMIN_ID), now)
-        if "ban" in kinds:
+        if banned:
             raise Forbidden("you are banned from writing to this user")
-        if "block" in kinds:
+        if blocked:
             raise Forbidden("you are blocked from writing to this user for now")
     text = _check_text(escaped, limit)
     message_id = queries.insert_message(
@@ -235,6 +236,7 @@ def _send_job(
         pro_id=pro_id,
         text=text,
         sent_at=now,
+        conversation=conversation,
     )
     return queries.message_json((message_id, sender_id, recipient_id, text, now, None, None, None))
 

@@ -19,7 +19,6 @@ from .fastsql import _SQLITE_TIME_LENGTH, Statement, db_time, execute, first, is
 from .models import BUCKET, Conversation, Message, Restriction, RevokedToken, User, utc_now
 
 __all__ = [
-    "active_restriction_kinds",
     "add_restriction",
     "conversation_page",
     "conversations_of",
@@ -41,6 +40,7 @@ __all__ = [
     "remove_user",
     "rename_user",
     "revoke_token",
+    "send_context",
     "set_key_digest",
     "tombstone_message",
     "unread_page",
@@ -195,15 +195,57 @@ _SQL_CONVERSATION_RANGE = Statement(
     f"SELECT {_MESSAGE_FIELDS} FROM messages"
     " WHERE conversation_id = :conversation AND seq BETWEEN :low AND :high ORDER BY seq"
 )
-_SQL_ACTIVE_KINDS = Statement(
-    "SELECT DISTINCT kind FROM restrictions"
-    " WHERE client_id = :client AND issuer_id IN (:issuer, :other_issuer)"
-    " AND lifted_at IS NULL AND (until IS NULL OR until > :now)"
-)
 _SQL_REVOKED = Statement("SELECT 1 FROM revoked_tokens WHERE nonce = :nonce")
+# What /message checks before it writes, in one statement instead of three:
+# the recipient's role (None: no such active user), whether the client is
+# banned or blocked (by the pro or the admin), and the conversation if any.
+_ACTIVE_RESTRICTION = (
+    "SELECT 1 FROM restrictions WHERE client_id = :client AND issuer_id IN (:pro, :admin)"
+    " AND kind = '{kind}' AND lifted_at IS NULL AND (until IS NULL OR until > :now)"
+)
+_SQL_SEND_CONTEXT = Statement(
+    "SELECT users.role,"
+    f" EXISTS ({_ACTIVE_RESTRICTION.format(kind='ban')}),"
+    f" EXISTS ({_ACTIVE_RESTRICTION.format(kind='block')}),"
+    " conversations.id, conversations.message_count"
+    " FROM users LEFT JOIN conversations"
+    " ON conversations.client_id = :client AND conversations.pro_id = :pro"
+    " WHERE users.id = :recipient AND users.removed_at IS NULL"
+)
 
 
 # --- users ----------------------------------------------------------------------
+
+
+def send_context(
+    connection: Connection,
+    recipient: int,
+    client_id: int,
+    pro_id: int,
+    admin_id: int,
+    now: datetime,
+) -> tuple[str, bool, bool, tuple[int, int] | None] | None:
+    """For /message: (recipient's role, banned, blocked, (conversation id, count)).
+
+    None when ``recipient`` is no active user. The pair is the one the
+    sender's role implies; if the recipient's role does not fit, the caller
+    refuses before looking at the rest.
+    """
+    row = first(
+        connection,
+        _SQL_SEND_CONTEXT,
+        {
+            "recipient": recipient,
+            "client": client_id,
+            "pro": pro_id,
+            "admin": admin_id,
+            "now": db_time(connection, now),
+        },
+    )
+    if row is None:
+        return None
+    conversation = None if row[3] is None else (int(row[3]), int(row[4]))
+    return str(row[0]), bool(row[1]), bool(row[2]), conversation
 
 
 def get_user(connection: Connection, user_id: int, *, include_removed: bool = False) -> Any:
@@ -294,7 +336,11 @@ def insert_message(
     pro_id: int,
     text: str,
     sent_at: datetime,
+    conversation: tuple[int, int] | None = None,
 ) -> int:
+    """Store a message; ``conversation`` (id, message count), when the caller
+    just read it in this transaction, saves a lookup on SQLite (one writer);
+    PostgreSQL always re-reads it under a lock."""
     # The recipient's counters first (see _SQL_RECEIVE), then the conversation's.
     sqlite = connection.dialect.name == "sqlite"
     receive = _SQL_RECEIVE if sqlite else _SQL_RECEIVE_AND_COUNT
@@ -304,7 +350,8 @@ def insert_message(
         execute(connection, _SQL_BUCKET_UP, bucket)
     pair = {"client": client_id, "pro": pro_id}
     lock = _SQL_CONVERSATION if sqlite else _SQL_LOCK_CONVERSATION
-    conversation = first(connection, lock, pair)
+    if conversation is None or not sqlite:
+        conversation = first(connection, lock, pair)
     if conversation is None:
         execute(connection, _SQL_NEW_CONVERSATION, pair)
         conversation = first(connection, lock, pair)
@@ -520,23 +567,6 @@ def _active(now: datetime) -> sa.ColumnElement[bool]:
         restrictions.c.lifted_at.is_(None),
         sa.or_(restrictions.c.until.is_(None), restrictions.c.until > now),
     )
-
-
-def active_restriction_kinds(
-    connection: Connection, client_id: int, issuers: tuple[int, int], now: datetime
-) -> set[str]:
-    """Kinds ("block", "ban") either of two ``issuers`` holds on the client now."""
-    found = rows(
-        connection,
-        _SQL_ACTIVE_KINDS,
-        {
-            "client": client_id,
-            "issuer": issuers[0],
-            "other_issuer": issuers[1],
-            "now": db_time(connection, now),
-        },
-    )
-    return {row[0] for row in found}
 
 
 def find_active_restriction(
