@@ -59,6 +59,9 @@ READ_CHUNK = 64 * 1024
 WRITE_HIGH_WATER = 64 * 1024
 # Pipelined requests of one connection processed together (see run()).
 PIPELINE_DEPTH = 16
+# Requests one connection may have answered in a row before the others get
+# the loop (a pipelined flood of cheap reads never suspends on its own).
+FAIR_SHARE = 32
 # Commands whose only effect is one write job: safe to overlap in order.
 PIPELINABLE = frozenset(
     {"/message", "/modifie", "/supprime", "/bloque", "/ban", "/deban", "/debloque"}
@@ -440,7 +443,9 @@ class ClientConnection(asyncio.Protocol):
         """
         codec = self.codec
         app = self.app
-        while not self._writing_paused:
+        for _ in range(FAIR_SHARE):
+            if self._writing_paused:
+                break
             codec.max_line = app.settings.max_line
             event = codec.next_event()
             if event is NEED_DATA:
@@ -460,7 +465,9 @@ class ClientConnection(asyncio.Protocol):
             self.busy = True  # App.stop lets it finish
             self._handoff = (processing, suspended_on)
             break
-        self._wake()
+        if codec.buffered:
+            self.busy = True  # requests are buffered: App.stop lets them finish
+        self._wake()  # the task takes over what is left (after the others' turn)
 
     def eof_received(self) -> bool:
         self._eof = True
@@ -652,8 +659,15 @@ class ClientConnection(asyncio.Protocol):
         codec = self.codec
         in_flight: deque[asyncio.Task[bytes]] = deque()
         last_gate: WriteGate | None = None
+        in_a_row = 0
         try:
             while True:
+                in_a_row += 1
+                if in_a_row >= FAIR_SHARE:
+                    in_a_row = 0
+                    self.busy = True  # requests are buffered: App.stop lets them finish
+                    await asyncio.sleep(0)  # the other connections' turn
+                    self.busy = False
                 handoff, self._handoff = self._handoff, None
                 if isinstance(handoff, tuple):
                     try:
@@ -678,6 +692,7 @@ class ClientConnection(asyncio.Protocol):
                         continue
                     if self.closing:
                         break  # stopping: every request already received was answered
+                    self.busy = False
                     if not self._arm_idle_timer() or not await self.wait_for_data():
                         break
                     continue

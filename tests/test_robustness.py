@@ -255,7 +255,7 @@ def test_pipelined_flood_does_not_starve_another_client(make_user, connect) -> N
     flooder = connect(client["api_key"])
     ids = [flooder.ask(f"/message {pro['id']} flood {n}").body["id"] for n in range(3)]
     other = connect(pro["api_key"])
-    count = 2000
+    count = 20_000  # about 1.5 s of work for the server
     burst = "".join(f"/info {ids[n % 3]}\n" for n in range(count)).encode()
 
     sender = threading.Thread(target=flooder.sock.sendall, args=(burst,))
@@ -269,14 +269,20 @@ def test_pipelined_flood_does_not_starve_another_client(make_user, connect) -> N
     sender.start()
     reader.start()
     time.sleep(0.05)  # the flood is being processed
-    started = time.monotonic()
-    answer = other.ask("/liste")
-    latency = time.monotonic() - started
-    assert answer.code == 200 and answer.body["total"] == 3
+    latencies = []
+    for _ in range(5):
+        started = time.monotonic()
+        answer = other.ask("/liste")
+        latencies.append(time.monotonic() - started)
+        assert answer.code == 200 and answer.body["total"] == 3
+    assert reader.is_alive(), "the flood was over before the other client was measured"
     sender.join(30)
     reader.join(60)
     assert not reader.is_alive()
-    assert latency < 1.0, f"another client waited {latency:.2f}s behind a flood"
+    # The flooder gets FAIR_SHARE requests per turn (a few ms here; 180-350 ms
+    # when one connection kept the loop until its buffer was empty).
+    median = sorted(latencies)[2]
+    assert median < 0.1, f"another client waited {median:.3f}s behind a flood"
     # Every pipelined request was answered, in order.
     assert len(replies) == count
     assert all(reply.code == 200 for reply in replies)
