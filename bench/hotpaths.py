@@ -44,10 +44,10 @@ from server.storage.models import BUCKET, UnreadBucket, utc_now
 from .fill import FillPlan, fill
 
 
-def _per_call(function: Callable[[int], Any], repeat: int) -> float:
-    """Microseconds per call (best of three runs of ``repeat`` calls)."""
+def per_call(function: Callable[[int], Any], repeat: int, runs: int = 3) -> float:
+    """Microseconds per call (best of ``runs`` runs of ``repeat`` calls)."""
     best = float("inf")
-    for _ in range(3):
+    for _ in range(runs):
         started = time.perf_counter()
         for index in range(repeat):
             function(index)
@@ -71,7 +71,7 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
     # --- /message: the write job ---------------------------------------------------------
     def in_transaction(body: Callable[[Any, int], Any]) -> float:
         def job(connection: Any) -> float:
-            return _per_call(lambda i: body(connection, i), repeat)
+            return per_call(lambda i: body(connection, i), repeat)
 
         return database.run_sync(job)
 
@@ -215,7 +215,7 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
     for label, pro, page in reads:
         rows.append(
             (label, "server: `Database._run_read(queries.unread_page)`",
-             _per_call(lambda i, pro=pro, page=page: database._run_read(
+             per_call(lambda i, pro=pro, page=page: database._run_read(
                  q.unread_page, (pro, page, 20)), max(20, repeat // 20)))
         )  # fmt: skip
         # The same two statements, the bucket rows read as far as the server reads them.
@@ -230,7 +230,7 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
                        "within": skip - earlier}  # fmt: skip
         rows.append(
             (label, "bare cursor: the bucket rows, then the page (same SQL)",
-             _per_call(lambda i, params=params, needed=needed, page_params=page_params: (
+             per_call(lambda i, params=params, needed=needed, page_params=page_params: (
                  raw.execute(q._SQL_UNREAD_BUCKETS.named, params).fetchmany(needed + 1),
                  raw.execute(q._SQL_UNREAD_PAGE.named, page_params).fetchall()),
                  max(20, repeat // 20)))
@@ -247,13 +247,13 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
         label = f"/conversation page {page:,} of {total:,}"
         rows.append(
             (label, "server: `Database._run_read(_conversation_read)`",
-             _per_call(lambda i, page=page: database._run_read(
+             per_call(lambda i, page=page: database._run_read(
                  _conversation_read, (big_client, "client", big_pro, page, 20)), repeat // 4))
         )  # fmt: skip
         high = total - page * 20
         rows.append(
             (label, "bare cursor: user, conversation, range (same SQL)",
-             _per_call(lambda i, high=high: (
+             per_call(lambda i, high=high: (
                  raw.execute(sql["user"], (big_pro,)).fetchone(),
                  raw.execute("SELECT id, message_count FROM conversations WHERE client_id = ? "
                              "AND pro_id = ?", (big_client, big_pro)).fetchone(),
@@ -265,12 +265,12 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
     key = population.groups["msg_clients"][0][1]
     rows.append(
         ("/connexion key check", "server: digest + `Database._run_read(get_user_by_digest)`",
-         _per_call(lambda i: database._run_read(
+         per_call(lambda i: database._run_read(
              q.get_user_by_digest, (security.digest_key(secret, key),)), repeat))
     )  # fmt: skip
     rows.append(
         ("/connexion key check", "bare cursor: digest + select",
-         _per_call(lambda i: raw.execute(
+         per_call(lambda i: raw.execute(
              "SELECT id, role, name, key_digest FROM users WHERE key_digest = ? "
              "AND removed_at IS NULL", (security.digest_key(secret, key),)).fetchone(), repeat))
     )  # fmt: skip
@@ -278,17 +278,17 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
     body = {"page": 0, "pages": 1, "total": 20, "messages": [q.message_json(r) for r in page]}
     rows.append(
         ("reply of a 20-message page", "server: `codec.encode_reply` (orjson)",
-         _per_call(lambda i: encode_reply(200, body), repeat))
+         per_call(lambda i: encode_reply(200, body), repeat))
     )  # fmt: skip
     rows.append(
         ("reply of a 20-message page", "`json.dumps` alone (translate only if a break is there)",
-         _per_call(lambda i: json.dumps(body, ensure_ascii=False, separators=(", ", ": "))
+         per_call(lambda i: json.dumps(body, ensure_ascii=False, separators=(", ", ": "))
                    .encode(), repeat))
     )  # fmt: skip
     log = RequestLog(folder / "requests.log", max_bytes=1 << 30, backups=1)
     rows.append(
         ("request log, per request", "server: `RequestLog.record` (the caller's share)",
-         _per_call(lambda i: log.record(peer="127.0.0.1", user=7, command="/message", code=200,
+         per_call(lambda i: log.record(peer="127.0.0.1", user=7, command="/message", code=200,
                                         duration_ms=1.234), repeat))
     )  # fmt: skip
     log.close()

@@ -19,7 +19,6 @@ import argparse
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +27,10 @@ from server.storage.db import Database
 from server.storage.models import utc_now
 
 from .fill import FillPlan, fill
+from .hotpaths import per_call
 
 PAGE_SIZE = 20
 BATCH = 100  # inserts per transaction
-
-
-def _per_call(function: Callable[[int], Any], repeat: int) -> float:
-    """Microseconds per call (best of five runs of ``repeat`` calls)."""
-    best = float("inf")
-    for _ in range(5):
-        started = time.perf_counter()
-        for index in range(repeat):
-            function(index)
-        best = min(best, (time.perf_counter() - started) / repeat)
-    return best * 1e6
 
 
 def _insert_cost(database: Database, pairs: list[tuple[int, int]], repeat: int) -> float:
@@ -85,8 +74,10 @@ def run_sqlite(messages: int, repeat: int) -> list[tuple[str, float]]:
     for page in (0, deep):
         total, page_rows = database._run_read(q.unread_page, (pro, page, PAGE_SIZE))
         assert total == unread and len(page_rows) == PAGE_SIZE, (total, len(page_rows))
-        micros = _per_call(
-            lambda i, page=page: database._run_read(q.unread_page, (pro, page, PAGE_SIZE)), repeat
+        micros = per_call(
+            lambda i, page=page: database._run_read(q.unread_page, (pro, page, PAGE_SIZE)),
+            repeat,
+            runs=5,
         )
         results.append((f"/liste page {page:,} of {unread:,} unread", micros))
     pairs = list(zip(population.ids("msg_clients"), population.ids("msg_pros") * 5, strict=False))

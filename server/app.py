@@ -369,6 +369,11 @@ async def _finish(coroutine: Coroutine[Any, Any, bytes], suspended_on: Any) -> b
             return done.value
 
 
+def _release(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
 class ClientConnection(asyncio.Protocol):
     """One client: its identity, its push subscription, its request loop.
 
@@ -489,18 +494,12 @@ class ClientConnection(asyncio.Protocol):
         self._wake_drain()
 
     def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        waiter, self._waiter = self._waiter, None
+        _release(waiter)
 
     def _wake_drain(self) -> None:
-        drained = self._drained
-        if drained is not None:
-            self._drained = None
-            if not drained.done():
-                drained.set_result(None)
+        drained, self._drained = self._drained, None
+        _release(drained)
 
     async def wait_for_data(self) -> bool:
         """Wait for more bytes; False at the end of the stream or on idle timeout."""

@@ -30,6 +30,7 @@ from protocol.codec import NEED_DATA, Push, Reply, ReplyReader
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_KEY = "test-admin-key-0123456789"
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 START_TIMEOUT = 30.0
 _LISTENING = re.compile(r"listening on (\S+):(\d+)")
 
@@ -346,3 +347,24 @@ def utc(value: Any) -> datetime:
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     assert moment.utcoffset() == timedelta(0), value
     return moment
+
+
+@contextlib.contextmanager
+def scratch_postgres_database(prefix: str) -> Iterator[str]:
+    """A fresh database on the local PostgreSQL (skips the test without one), dropped after."""
+    import uuid
+
+    import pytest
+
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {error}")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

@@ -13,27 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from .support import ADMIN_KEY, Line, ServerProcess, unread_drift
+from .support import ADMIN_KEY, Line, ServerProcess, scratch_postgres_database, unread_drift
 
 pytestmark = pytest.mark.postgres
-
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {error}")
-    name = f"tchatator_test_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with scratch_postgres_database("tchatator_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ insert, and after long random runs of the writes the server makes.
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,8 @@ from server.storage import queries as q
 from server.storage.db import MIGRATIONS, Database, make_engine
 from server.storage.models import BUCKET, utc_now
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+from .support import scratch_postgres_database
+
 PAGE_SIZES = (3, 20, BUCKET - 1, BUCKET + 1)
 
 
@@ -83,18 +83,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'counters.db'}"
         return
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {error}")
-    name = f"tchatator_counters_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with scratch_postgres_database("tchatator_counters") as url:
+        yield url
 
 
 # --- revision 0002 on a database made by 0001 --------------------------------------------------
