@@ -2,8 +2,10 @@
 
 A thin layer over the codec (framing) and the command table (behaviour). The
 order of checks for one request is the precedence list of Pactocole section 2;
-``App.process`` is the single place where errors become status lines, and the
-only writer of responses is ``ClientConnection.run``.
+``App.process`` is the single place where errors become status lines. Each
+connection is an ``asyncio.Protocol`` (``ClientConnection``): what needs no
+waiting is answered in its ``data_received``, the rest by its task
+(``ClientConnection.run``), one request at a time and in order either way.
 """
 
 from __future__ import annotations
