@@ -318,7 +318,7 @@ class App:
                         if identity is None:
                             raise Unauthorized("log in first: /connexion {api_key}")
                         if (
-                            time.monotonic() - connection.validated_at >= IDENTITY_RECHECK
+                            connection.session_check_due()
                             and not await connection.session_still_valid()
                         ):
                             raise Unauthorized("your session has ended: log in again")
@@ -453,8 +453,7 @@ class ClientConnection(asyncio.Protocol):
         for _ in range(FAIR_SHARE):
             if self._writing_paused:
                 break
-            codec.max_line = app.settings.max_line
-            event = codec.next_event()
+            event = self._next_event()
             if event is NEED_DATA:
                 return  # the task goes on waiting
             if isinstance(event, Request) and event.command in PIPELINABLE:
@@ -475,6 +474,10 @@ class ClientConnection(asyncio.Protocol):
         if codec.buffered:
             self.busy = True  # requests are buffered: App.stop lets them finish
         self._wake()  # the task takes over what is left (after the others' turn)
+
+    def _next_event(self) -> Any:  # RequestReader.next_event with the live max_line
+        self.codec.max_line = self.app.settings.max_line  # /sync may change it
+        return self.codec.next_event()
 
     def eof_received(self) -> bool:
         self._eof = True
@@ -584,6 +587,10 @@ class ClientConnection(asyncio.Protocol):
             raise Unauthorized("log in first")
         return self.identity
 
+    def session_check_due(self) -> bool:
+        """Whether the session was last checked more than ``IDENTITY_RECHECK`` ago."""
+        return time.monotonic() - self.validated_at >= IDENTITY_RECHECK
+
     async def session_still_valid(self) -> bool:
         """Re-check, every few seconds, that the session may go on.
 
@@ -592,8 +599,6 @@ class ClientConnection(asyncio.Protocol):
         all end the sessions already open, not only future logins.
         """
         now = time.monotonic()
-        if now - self.validated_at < IDENTITY_RECHECK:
-            return True
         identity, claims = self.identity, self.claims
         if identity is None or claims is None:
             return False
@@ -678,15 +683,10 @@ class ClientConnection(asyncio.Protocol):
                     if not await self._send(response):
                         break
                     continue
-                if handoff is not None:
-                    event = handoff
-                else:
-                    codec.max_line = self.app.settings.max_line
-                    event = codec.next_event()
+                event = handoff if handoff is not None else self._next_event()
                 if event is NEED_DATA:
                     if self._writing_paused:  # answered inline, not yet taken by the peer
-                        async with asyncio.timeout(self.app.settings.idle_timeout_authenticated):
-                            await self.drain()
+                        await self._drain_or_give_up()
                         continue
                     if in_flight:
                         await self._answer(in_flight)
@@ -759,9 +759,13 @@ class ClientConnection(asyncio.Protocol):
             return False
         transport.write(response)
         if self._writing_paused:  # only when the peer is not reading
-            async with asyncio.timeout(self.app.settings.idle_timeout_authenticated):
-                await self.drain()
+            await self._drain_or_give_up()
         return True
+
+    async def _drain_or_give_up(self) -> None:
+        """Wait for a peer that does not read; TimeoutError after the idle timeout."""
+        async with asyncio.timeout(self.app.settings.idle_timeout_authenticated):
+            await self.drain()
 
 
 async def run_server(config_path: Path, settings: Settings, *, ready: Any = None) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from .fastsql import _SQLITE_TIME_LENGTH, Statement, db_time, execute, first, iso_from_db, rows
+from .fastsql import Statement, db_time, execute, first, iso_from_db, rows
 from .models import BUCKET, Conversation, Message, Restriction, RevokedToken, User, utc_now
 
 __all__ = [
@@ -78,10 +78,8 @@ def message_json(row: Row[Any] | Sequence[Any]) -> dict[str, Any]:
         "sender": sender,
         "recipient": recipient,
         "text": text,
-        # The usual SQLite text is sliced here, not in a call: 20 rows a page.
-        "sent_at": f"{sent_at[:10]}T{sent_at[11:23]}Z"
-        if sent_at.__class__ is str and len(sent_at) == _SQLITE_TIME_LENGTH
-        else iso_from_db(sent_at),
+        "sent_at": iso_from_db(sent_at),
+        # Most of these are null: no call for them (20 rows a page).
         "modified_at": None if modified_at is None else iso_from_db(modified_at),
         "read_at": None if read_at is None else iso_from_db(read_at),
         "deleted_at": None if deleted_at is None else iso_from_db(deleted_at),
