@@ -17,17 +17,31 @@ connection's name, ``/push on`` registers the connection under that name, and
 registered as ``X`` before answering. That is one dictionary lookup, the
 least routing a relay can do.
 
-    python -m bench.baseline --certs-dir DIR [--port 0] [--uvloop]
+Two options turn it into a calibration, not a yardstick (``bench.run`` uses
+them for the "what a target allows" table, never for the ratios):
 
-prints ``Baseline listening on HOST:PORT`` when ready and stops on SIGTERM.
+- ``--work-us W`` spends W µs of CPU in Python on every request line before
+  answering, the way application code would: how a ratio to the bare baseline
+  falls as the work per request grows;
+- ``--processes N`` runs N copies of it on one port (``SO_REUSEPORT``: the
+  kernel spreads the connections over them), as a server with one event loop
+  per core would.
+
+    python -m bench.baseline --certs-dir DIR [--port 0] [--uvloop] [--work-us W] [--processes N]
+
+prints ``Baseline listening on HOST:PORT`` when ready and stops on SIGTERM
+(with ``--processes``, the first process stops the others and waits for them).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
+import socket
 import sys
+import time
 from pathlib import Path
 
 from server import tls
@@ -35,11 +49,19 @@ from server import tls
 REPLY = b'200/OK\n{"ok": true}\n\n'
 
 
-class BaselineProtocol(asyncio.Protocol):
-    __slots__ = ("buffer", "listeners", "name", "transport")
+def spend(seconds: float) -> None:
+    """Busy the CPU for ``seconds`` of this thread's CPU time (synthetic work)."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
 
-    def __init__(self, listeners: dict[bytes, set[BaselineProtocol]]) -> None:
+
+class BaselineProtocol(asyncio.Protocol):
+    __slots__ = ("buffer", "listeners", "name", "transport", "work")
+
+    def __init__(self, listeners: dict[bytes, set[BaselineProtocol]], work: float = 0.0) -> None:
         self.listeners = listeners
+        self.work = work  # seconds of CPU per request line (--work-us)
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
         self.name = b""
@@ -64,6 +86,8 @@ class BaselineProtocol(asyncio.Protocol):
                 self.name = line[11:].strip()
             elif line.startswith(b"/push on"):
                 self.listeners.setdefault(self.name, set()).add(self)
+            if self.work:
+                spend(self.work)
             replies += 1
         if replies:
             assert self.transport is not None
@@ -84,26 +108,47 @@ class BaselineProtocol(asyncio.Protocol):
         self.transport = None
 
 
-async def serve(host: str, port: int, certs_dir: Path, backlog: int) -> None:
+async def serve(
+    listening: socket.socket, certs_dir: Path, work: float, announce: bool, others: list[int]
+) -> None:
     paths = tls.ensure_certificates(certs_dir)
     context = tls.server_ssl_context(paths, "1.3")
     loop = asyncio.get_running_loop()
     listeners: dict[bytes, set[BaselineProtocol]] = {}
     server = await loop.create_server(
-        lambda: BaselineProtocol(listeners),
-        host,
-        port,
+        lambda: BaselineProtocol(listeners, work),
+        sock=listening,
         ssl=context,
-        backlog=backlog,
         ssl_handshake_timeout=60,
     )
-    bound = server.sockets[0].getsockname()
-    print(f"Baseline listening on {bound[0]}:{bound[1]}", flush=True)
+    if announce:
+        bound = server.sockets[0].getsockname()
+        print(f"Baseline listening on {bound[0]}:{bound[1]}", flush=True)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     server.close()
+    for pid in others:  # the first process stops the copies it forked
+        os.kill(pid, signal.SIGTERM)
+    for pid in others:
+        await asyncio.to_thread(os.waitpid, pid, 0)
+
+
+def listening_sockets(host: str, port: int, backlog: int, count: int) -> list[socket.socket]:
+    """``count`` sockets listening on one port (``SO_REUSEPORT`` when several)."""
+    sockets: list[socket.socket] = []
+    for _ in range(count):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if count > 1:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+        sock.setblocking(False)
+        port = sock.getsockname()[1]  # port 0: the copies take the one it got
+        sockets.append(sock)
+    return sockets
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,12 +167,34 @@ def main(argv: list[str] | None = None) -> int:
             "connection by default) to test the memory work-around"
         ),
     )
+    parser.add_argument(
+        "--work-us",
+        type=float,
+        default=0.0,
+        help="calibration: µs of CPU spent in Python on every request line",
+    )
+    parser.add_argument(
+        "--processes", type=int, default=1, help="calibration: copies on one port (SO_REUSEPORT)"
+    )
     args = parser.parse_args(argv)
     if args.ssl_max_size:
         from asyncio import sslproto
 
         sslproto.SSLProtocol.max_size = args.ssl_max_size
-    coroutine = serve(args.host, args.port, args.certs_dir, args.backlog)
+    sockets = listening_sockets(args.host, args.port, args.backlog, max(1, args.processes))
+    others: list[int] = []
+    mine = sockets[0]
+    for sock in sockets[1:]:
+        pid = os.fork()  # before any event loop exists
+        if pid == 0:
+            mine, others = sock, []
+            break
+        others.append(pid)
+    for sock in sockets:
+        if sock is not mine:
+            sock.close()
+    first = mine is sockets[0]
+    coroutine = serve(mine, args.certs_dir, args.work_us / 1e6, first, others)
     if args.uvloop:
         import uvloop
 

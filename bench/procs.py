@@ -9,6 +9,7 @@ HOST:PORT``) appears there. Costs are read from ``/proc/PID``: CPU time
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
@@ -94,7 +95,8 @@ class Child:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.exit_code = self.process.returncode
         self.process = None
@@ -102,7 +104,9 @@ class Child:
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+            # Its own session (start_new_session): the group holds any copies it forked.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         if self.process is not None:
             self.exit_code = self.process.returncode
@@ -120,12 +124,35 @@ class Child:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of every thread of ``pid``, in seconds."""
-    with open(f"/proc/{pid}/stat", "rb") as file:
-        data = file.read()
-    # The command name (field 2) may hold spaces: split after its closing paren.
-    fields = data[data.rindex(b")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    """User + system CPU time of every thread of ``pid`` and of its live child
+    processes (a baseline with ``--processes``), in seconds."""
+    total = 0.0
+    for member in [pid, *children(pid)]:
+        try:
+            with open(f"/proc/{member}/stat", "rb") as file:
+                data = file.read()
+        except FileNotFoundError:
+            continue  # gone in between
+        # The command name (field 2) may hold spaces: split after its closing paren.
+        fields = data[data.rindex(b")") + 2 :].split()
+        total += (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return total
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (every thread's ``children`` list)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as file:
+                found.extend(int(child) for child in file.read().split())
+        except FileNotFoundError:
+            continue
+    return found
 
 
 def rss_kib(pid: int) -> int:

@@ -8,6 +8,7 @@ written from named at its top.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -30,6 +31,15 @@ THROUGHPUT_ORDER = (
     "conversation_page0",
     "conversation_deep",
 )
+
+# The closed-loop scenarios at the calibration's connection count, placed on its curve.
+CALIBRATED_SCENARIOS = {
+    "message_closed_50": "`/message`",
+    "liste": "`/liste` page 0",
+    "liste_deep": "`/liste` deep page",
+    "conversation_page0": "`/conversation` page 0",
+    "conversation_deep": "`/conversation` deep page",
+}
 
 
 @dataclass(frozen=True)
@@ -295,6 +305,9 @@ def _loop_section(loop: str, data: dict[str, Any]) -> str:
             f"{_ratio(r['cpu_us_per_request'])} |"
         )
     w("")
+    calibration = data.get("extras", {}).get("calibration")
+    if calibration:
+        w(_calibration_section(calibration, scenarios))
     handshake = scenarios.get("handshake")
     if handshake:
         s, b, r = handshake["server"], handshake["baseline"], handshake["ratios"]
@@ -382,6 +395,75 @@ def _loop_section(loop: str, data: dict[str, Any]) -> str:
         w("")
     w(_health(data))
     return "\n".join(out)
+
+
+def _calibration_section(calibration: dict[str, Any], scenarios: dict[str, Any]) -> str:
+    out: list[str] = ["### What a ratio target allows: the baseline with synthetic work\n"]
+    w = out.append
+    w(
+        f"The same baseline, spending W µs of CPU in Python on each request before it answers "
+        f"(`--work-us`), on one process or on one per core (`--processes`, `SO_REUSEPORT`), "
+        f"{calibration['connections']} connections in a closed loop. The ratio is to the plain "
+        f"baseline's {_num(calibration['reference_rps'])} req/s in the same run: it is the best "
+        "ratio a server can reach that needs W µs per request for its own work, all else being "
+        "the bare platform.\n"
+    )
+    w("| Work per request | Processes | req/s | Ratio to plain baseline | p99 ms | CPU µs/req |")
+    w("|---:|---:|---:|---:|---:|---:|")
+    for point in calibration["points"]:
+        w(
+            f"| {point['work_us']:g} µs | {point['processes']} | {_num(point['rps'])} | "
+            f"{_ratio(point['ratio'])} | {_ms(point['p99_ms'])} | "
+            f"{_num(point['cpu_us_per_request'])} |"
+        )
+    w("")
+    for budget in calibration["budgets"]:
+        goal, processes = budget["goal"], budget["processes"]
+        where = "one process" if processes == 1 else f"{processes} processes"
+        if budget["work_us"] is not None:
+            allowed = f"about **{budget['work_us']:.0f} µs** of work per request"
+        elif budget["lightest"] and budget["lightest"][1] < goal:
+            allowed = f"less than {budget['lightest'][0]:g} µs of work per request"
+        elif budget["heaviest"]:
+            allowed = f"more than {budget['heaviest'][0]:g} µs of work per request"
+        else:
+            continue
+        w(f"- A ratio of {goal:g}\u00d7 leaves {allowed} on {where}.")
+    one_process = sorted(
+        (point["work_us"], point["ratio"])
+        for point in calibration["points"]
+        if point["processes"] == 1 and point["ratio"] is not None
+    )
+    placed = []
+    for name, label in CALIBRATED_SCENARIOS.items():
+        record = scenarios.get(name)
+        if record is None:
+            continue
+        work = equivalent_work(one_process, record["ratios"]["rps"])
+        if work is not None:
+            placed.append(f"{label} {work}")
+    if placed:
+        w(
+            "- On that one-process curve, the server's scenarios sit where the baseline would "
+            "spend: " + "; ".join(placed) + " per request."
+        )
+    w("")
+    return "\n".join(out)
+
+
+def equivalent_work(curve: list[tuple[float, float]], ratio: float | None) -> str | None:
+    """The work per request at which the calibration curve gives ``ratio``
+    (``≈ W µs``, or ``< W µs`` / ``> W µs`` off either end of the curve)."""
+    if ratio is None or not curve:
+        return None
+    for (w0, r0), (w1, r1) in itertools.pairwise(curve):
+        if r1 <= ratio <= r0 and r0 != r1:
+            return f"\u2248 {w0 + (r0 - ratio) * (w1 - w0) / (r0 - r1):.0f} µs"
+    if ratio < curve[-1][1]:
+        return f"> {curve[-1][0]:g} µs"
+    if ratio > curve[0][1]:
+        return f"< {curve[0][0]:g} µs"
+    return None
 
 
 def _health(data: dict[str, Any]) -> str:

@@ -66,6 +66,8 @@ class Mode:
     settle: float  # seconds to let memory figures settle around the idle scenario
     ssl_buffer_experiment: bool  # also measure the baseline with a 16 KiB SSL read buffer
     loops: tuple[str, ...]
+    # (µs of synthetic work per request, processes) of the calibrated baselines
+    calibration: tuple[tuple[float, int], ...] = ()
     connections: tuple[int, ...] = (1, 50, 500)
     pipelined_connections: tuple[int, ...] = (1, 50)
     pipeline_depth: int = 16
@@ -89,6 +91,7 @@ FULL = Mode(
     settle=1.0,
     ssl_buffer_experiment=True,
     loops=("asyncio", "uvloop"),
+    calibration=((10, 1), (25, 1), (50, 1), (100, 1), (25, 2), (50, 2), (100, 2)),
 )
 
 QUICK = Mode(
@@ -108,6 +111,7 @@ QUICK = Mode(
     settle=0.3,
     ssl_buffer_experiment=False,
     loops=("asyncio",),
+    calibration=((50, 1), (50, 2)),
 )
 
 
@@ -356,6 +360,48 @@ class Bench:
             "error_count": sum(r["error_count"] for r in results),
         }
 
+    def calibration(
+        self,
+        loop: str,
+        reference: dict[str, Any],
+        keys: list[str],
+        lines: list[list[bytes]],
+    ) -> dict[str, Any]:
+        """The baseline again, spending W µs of CPU per request, on 1 or N processes.
+
+        What a ratio target allows: the ratio a server reaches with W µs of
+        application work per request, all else being the bare platform; and
+        what one event loop per core would buy.
+        """
+        connections = self.mode.read_connections
+        points = []
+        for work, processes in self.mode.calibration:
+            extra = ("--work-us", f"{work:g}", "--processes", str(processes))
+            target = self.start("baseline", loop, extra)
+            try:
+                measured = self.throughput(target, keys, lines, connections, 1)
+            finally:
+                target.child.stop()
+            points.append(
+                {
+                    "work_us": work,
+                    "processes": processes,
+                    "rps": measured["rps"],
+                    "ratio": round(measured["rps"] / reference["rps"], 4)
+                    if reference["rps"]
+                    else None,
+                    "p99_ms": measured["p99_ms"],
+                    "cpu_us_per_request": measured["cpu_us_per_request"],
+                    "non_200": measured["non_200"],
+                }
+            )
+        return {
+            "connections": connections,
+            "reference_rps": reference["rps"],
+            "points": points,
+            "budgets": calibration_budgets(points, (0.4, 0.3)),
+        }
+
     def delivery(self, target: Target) -> dict[str, Any]:
         assert self.population is not None
         mode = self.mode
@@ -497,6 +543,9 @@ class Bench:
                 base = self.throughput(baseline, clients, message_lines, mode.read_connections, 1)
             else:
                 base = scenarios[read_ref]["baseline"]
+            if mode.calibration:
+                say(f"[{loop}] calibration: the baseline with synthetic work per request")
+                extras["calibration"] = self.calibration(loop, base, clients, message_lines)
             for name, keys, line, description in self._read_specs():
                 say(f"[{loop}] {name}")
                 served = self.throughput(server, keys, [[line]], mode.read_connections, 1)
@@ -798,6 +847,39 @@ def evaluate_targets(
         "ms",
     )
     return targets
+
+
+def calibration_budgets(
+    points: list[dict[str, Any]], goals: tuple[float, ...]
+) -> list[dict[str, Any]]:
+    """For each process count and goal ratio: the work per request that still
+    reaches the goal, interpolated between calibration points (None when even
+    the lightest point misses it, or when the heaviest still reaches it)."""
+    budgets = []
+    for processes in sorted({point["processes"] for point in points}):
+        curve = sorted(
+            (point["work_us"], point["ratio"])
+            for point in points
+            if point["processes"] == processes and point["ratio"] is not None
+        )
+        for goal in goals:
+            allowed: float | None = None
+            below = [work for work, ratio in curve if ratio >= goal]
+            if below and len(below) < len(curve):
+                # the last point at or above the goal, and the next one under it
+                index = len(below) - 1
+                (w0, r0), (w1, r1) = curve[index], curve[index + 1]
+                allowed = w0 + (r0 - goal) * (w1 - w0) / (r0 - r1) if r0 != r1 else w0
+            budgets.append(
+                {
+                    "processes": processes,
+                    "goal": goal,
+                    "work_us": None if allowed is None else round(allowed, 1),
+                    "lightest": curve[0] if curve else None,
+                    "heaviest": curve[-1] if curve else None,
+                }
+            )
+    return budgets
 
 
 # --- helpers -------------------------------------------------------------------------------------

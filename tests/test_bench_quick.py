@@ -75,8 +75,18 @@ def test_quick_benchmark_writes_every_scenario(tmp_path: Path) -> None:
         assert delivery["ratios"]["end_to_end_p99_ms"] > 0
         assert data["targets"], loop
         assert data["durability"]["ok"], data["durability"]
+        # The calibrated baselines really spend their work: each costs at
+        # least that much CPU per request, and none keeps the plain ratio.
+        calibration = data["extras"]["calibration"]
+        assert {(p["work_us"], p["processes"]) for p in calibration["points"]} == {(50, 1), (50, 2)}
+        for point in calibration["points"]:
+            assert point["non_200"] == 0 and point["rps"] > 0, point
+            assert point["cpu_us_per_request"] >= point["work_us"], point
+            assert 0 < point["ratio"] < 1, point
+        assert calibration["budgets"], loop
 
     page = (tmp_path / "benchmarks.md").read_text()
+    assert "What a ratio target allows" in page
     assert "## Targets" in page and results["commit"] in page
     assert "PASS" in page or "MISS" in page
     images = sorted(path.name for path in (tmp_path / "img").glob("bench-*.png"))
@@ -84,3 +94,24 @@ def test_quick_benchmark_writes_every_scenario(tmp_path: Path) -> None:
     # Quick mode never touches the committed page.
     after = docs_page.stat().st_mtime_ns if docs_page.exists() else None
     assert after == before
+
+
+def test_calibration_budget_is_read_off_the_curve() -> None:
+    from bench.report import equivalent_work
+    from bench.run import calibration_budgets
+
+    points = [
+        {"work_us": 10, "processes": 1, "ratio": 0.6},
+        {"work_us": 50, "processes": 1, "ratio": 0.2},
+        {"work_us": 50, "processes": 2, "ratio": 0.35},
+    ]
+    budgets = {(b["processes"], b["goal"]): b for b in calibration_budgets(points, (0.4, 0.3))}
+    # 0.6 at 10 µs, 0.2 at 50 µs: 0.4 halfway (30 µs), 0.3 three quarters (40 µs)
+    assert budgets[(1, 0.4)]["work_us"] == 30.0
+    assert budgets[(1, 0.3)]["work_us"] == 40.0
+    # one point under the goal: no interpolation, the page says "less than"
+    assert budgets[(2, 0.4)]["work_us"] is None and budgets[(2, 0.4)]["lightest"] == (50, 0.35)
+    curve = [(10, 0.6), (50, 0.2)]
+    assert equivalent_work(curve, 0.5) == "\u2248 20 µs"
+    assert equivalent_work(curve, 0.1) == "> 50 µs"
+    assert equivalent_work(curve, 0.9) == "< 10 µs"
