@@ -281,3 +281,81 @@ def test_two_servers_sending_to_one_recipient_keep_its_liste_exact(
             line.close()
     finally:
         second.stop()
+
+
+def test_two_servers_crossing_writes_lose_nothing(pg_server: ServerProcess, tmp_path: Path) -> None:
+    """Group commits of two servers that touch the same users in opposite
+    orders (messages to two pros, reads and deletions by those pros): every
+    request gets its answer, the counters equal a recount, and no batch ever
+    deadlocks (the servers take turns: ``db.WRITERS_LOCK``). Without the turns,
+    PostgreSQL broke a deadlock in every run, a second later."""
+    second = ServerProcess(
+        tmp_path / "second",
+        database_url=pg_server.settings["database_url"],
+        data_dir=str(pg_server.folder / "data"),
+        max_messages=2,
+        max_message_size=200,
+    ).start()
+    try:
+        pros = [pg_server.add_user("pro", f"Croisement {n}") for n in range(2)]
+        clients = [pg_server.add_user("client", f"Croiseur {n}") for n in range(4)]
+        servers = (pg_server, second)
+        senders = []
+        for index, client in enumerate(clients):
+            line = Line(servers[index % 2])
+            line.login(client["api_key"])
+            senders.append(line)
+        per_line = 60
+        for index, line in enumerate(senders):
+            # servers alternate which pro each message goes to first
+            order = pros if index % 2 == 0 else pros[::-1]
+            line.send(
+                "".join(
+                    f"/message {order[n % 2]['id']} x{index}-{n:03d}\n" for n in range(per_line)
+                )
+            )
+        ids: list[int] = []
+        for line in senders:
+            replies = [line.reply() for _ in range(per_line)]
+            assert [reply.code for reply in replies] == [200] * per_line
+            ids += [reply.body["id"] for reply in replies]
+        assert len(set(ids)) == len(ids) == per_line * len(senders)
+
+        # Then all at once: clients write again and read; the pros read
+        # (marking the clients' messages read) and delete answers the clients
+        # have not read yet (counting them down on the clients' side).
+        readers = []
+        for index, pro in enumerate(pros):
+            reader = Line(servers[index % 2])
+            reader.login(pro["api_key"])
+            readers.append(reader)
+        answers = [
+            [reader.ask(f"/message {client['id']} r").body["id"] for client in clients]
+            for reader in readers
+        ]
+        for line in senders:
+            line.send(
+                "".join(f"/message {pros[n % 2]['id']} y{n}\n" for n in range(20))
+                + "".join(f"/conversation {pro['id']} 0\n" for pro in pros)
+            )
+        for reader, sent in zip(readers, answers, strict=True):
+            reader.send(
+                "".join(f"/conversation {client['id']} 0\n" for client in clients)
+                + "".join(f"/supprime {message_id}\n" for message_id in sent)
+            )
+        for line in senders:
+            assert [line.reply().code for _ in range(20 + len(pros))] == [200] * (20 + len(pros))
+        for reader in readers:
+            codes = [reader.reply().code for _ in range(2 * len(clients))]
+            assert codes == [200] * (2 * len(clients))
+        assert unread_drift(pg_server) == {}
+        for line in senders + readers:
+            line.close()
+    finally:
+        second.stop()  # its output is complete once it has stopped
+    problems = [
+        line
+        for line in second.output + pg_server.output
+        if "deadlock" in line.lower() or "retrying them one by one" in line
+    ]
+    assert problems == []

@@ -12,6 +12,13 @@ A job that raises a ``TchatatorError`` must not have written anything (the
 handlers check before they write), so the rest of its batch goes on. Any
 other exception rolls the batch back and its jobs are retried one by one, so
 one broken job cannot take its neighbours down.
+
+Several servers may share one PostgreSQL database. Their group commits take
+one transaction-scoped advisory lock first (``WRITERS_LOCK``), so they run one
+after the other, as SQLite's single writer does: two batches that update the
+same users' counters and conversations in opposite orders would otherwise
+deadlock, and PostgreSQL only breaks a deadlock after ``deadlock_timeout``
+(a second by default), rolling one batch back to be retried job by job.
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_CACHE_KIB = 32 * 1024
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 MIGRATIONS = Path(__file__).with_name("migrations")
+# pg_advisory_xact_lock key of the write transactions of every server ("tcht")
+WRITERS_LOCK = 0x74636874
 
 
 def make_engine(url: str, *, pool_size: int = READER_THREADS, writer: bool = False) -> Engine:
@@ -236,7 +245,15 @@ class Database:
     def run_sync(self, function: Callable[..., T], /, *arguments: Any, **keywords: Any) -> T:
         """One write transaction from synchronous code (the CLI)."""
         with self.write_engine.begin() as connection:
+            self._take_writers_turn(connection)
             return function(connection, *arguments, **keywords)
+
+    def _take_writers_turn(self, connection: Connection) -> None:
+        """PostgreSQL: wait for the other servers' write transactions (see the
+        module docstring); released at commit or rollback. SQLite's BEGIN
+        IMMEDIATE already does this."""
+        if not self.is_sqlite:
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITERS_LOCK})")
 
     # --- writes -------------------------------------------------------------------
 
@@ -313,6 +330,7 @@ class Database:
         """Run and commit a batch; on failure, retry its jobs one by one."""
         try:
             with connection.begin():
+                self._take_writers_turn(connection)
                 for job in batch:
                     job.outcome = _run_job(connection, job)
             self.commits += 1
@@ -330,6 +348,7 @@ class Database:
             for job in batch:
                 try:
                     with connection.begin():
+                        self._take_writers_turn(connection)
                         job.outcome = _run_job(connection, job)
                     self.commits += 1
                     self.committed_jobs += 1
