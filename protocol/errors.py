@@ -52,6 +52,19 @@ class TchatatorError(Exception):
     def body(self) -> dict[str, Any]:
         return {"error": self.error, **self.extra}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled whole (the database writer process sends them back); the
+        # default would call ``cls(*args)`` and lose ``extra`` or fail on
+        # subclasses with other constructors.
+        return (_restore, (type(self), self.error, self.__dict__))
+
+
+def _restore(cls: type[TchatatorError], error: str, state: dict[str, Any]) -> TchatatorError:
+    restored = cls.__new__(cls)
+    Exception.__init__(restored, error)
+    restored.__dict__.update(state)
+    return restored
+
 
 class BadRequest(TchatatorError):
     status = 400

@@ -1,12 +1,15 @@
 """The database: engines, migrations, and the read and write paths.
 
-Reads run in a small thread pool, each on its own pooled connection (SQLite
-WAL lets readers run beside the writer). Writes go to one writer thread that
-practises group commit: it takes every job queued while the previous commit
-was flushing, runs them in one transaction and commits once, then answers
-each job. A job's future resolves only after its commit, so a ``200`` always
-means "durably stored" (``synchronous=FULL`` on SQLite), while concurrent
-writers share one fsync.
+Reads run on the event loop's own connection on SQLite (WAL lets readers run
+beside the writer) and in a small thread pool on PostgreSQL. Writes go to one
+writer thread that practises group commit: it takes every job queued while
+the previous commit was flushing and has them run in one transaction,
+committed once, then answers each job. On PostgreSQL the thread runs them
+itself; on SQLite a writer process does (``server.storage.writer``), so the
+statements do not wait for the event loop's thread to let go of the GIL. A
+job's future resolves only after its commit, so a ``200`` always means
+"durably stored" (``synchronous=FULL`` on SQLite), while concurrent writers
+share one fsync.
 
 A job that raises a ``TchatatorError`` must not have written anything (the
 handlers check before they write), so the rest of its batch goes on. Any
@@ -33,12 +36,15 @@ from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from protocol.errors import ServiceUnavailable, TchatatorError
+
+if TYPE_CHECKING:
+    from .writer import ProcessCommitter
 
 __all__ = ["Database", "make_engine", "migrate"]
 
@@ -179,6 +185,13 @@ class Database:
         self._loop_connection: Connection | None = None
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="db-write", daemon=True)
+        self._committer: Committer | ProcessCommitter
+        if self.is_sqlite:
+            from .writer import ProcessCommitter  # it imports this module
+
+            self._committer = ProcessCommitter(url)
+        else:
+            self._committer = Committer(self.write_engine, is_sqlite=False)
         self._started = False
         # PostgreSQL only: erase jobs wait here for the VACUUM that removes
         # the old row versions; a thread of its own, so writes go on meanwhile.
@@ -245,15 +258,8 @@ class Database:
     def run_sync(self, function: Callable[..., T], /, *arguments: Any, **keywords: Any) -> T:
         """One write transaction from synchronous code (the CLI)."""
         with self.write_engine.begin() as connection:
-            self._take_writers_turn(connection)
+            _take_writers_turn(connection)
             return function(connection, *arguments, **keywords)
-
-    def _take_writers_turn(self, connection: Connection) -> None:
-        """PostgreSQL: wait for the other servers' write transactions (see the
-        module docstring); released at commit or rollback. SQLite's BEGIN
-        IMMEDIATE already does this."""
-        if not self.is_sqlite:
-            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITERS_LOCK})")
 
     # --- writes -------------------------------------------------------------------
 
@@ -280,8 +286,7 @@ class Database:
         return await future
 
     def _write_loop(self) -> None:
-        connection: Connection | None = None
-        failures = 0
+        self._committer.prepare()  # the writer process starts before the first write
         while True:
             first = self._jobs.get()
             if first is _STOP:
@@ -297,25 +302,12 @@ class Database:
                     stop = True
                     break
                 batch.append(job)
-            erasing: list[_Job] = []
-            try:
-                if connection is None:
-                    connection = self.write_engine.connect()
-                connection = self._commit_batch(connection, batch)
-                erasing = [job for job in batch if job.erase and job.outcome and job.outcome[0]]
-                if erasing and self.is_sqlite:
-                    self._truncate_wal(connection)
-                failures = 0
-            except Exception:
-                # The database itself is unreachable: answer 503 and keep the
-                # writer alive, so the next batch tries again (after a pause).
-                log.exception("database writer: cannot reach the database")
-                for job in batch:
-                    if job.outcome is None:
-                        job.outcome = (False, ServiceUnavailable("the database is unavailable"))
-                connection = self._discard(connection)
-                failures += 1
-                time.sleep(min(MAX_RECONNECT_PAUSE, 0.05 * 2**failures))
+            items = [(job.function, job.arguments, job.erase) for job in batch]
+            outcomes = self._committer.run(items)
+            for job, outcome in zip(batch, outcomes, strict=True):
+                job.outcome = outcome
+            self.commits, self.committed_jobs = self._committer.counts()
+            erasing = [job for job in batch if job.erase and job.outcome and job.outcome[0]]
             if erasing and not self.is_sqlite:
                 for job in erasing:
                     self._erasures.put(job)  # answered once vacuumed
@@ -324,45 +316,7 @@ class Database:
                 _resolve(batch)
             if stop:
                 break
-        self._discard(connection)
-
-    def _commit_batch(self, connection: Connection, batch: list[_Job]) -> Connection:
-        """Run and commit a batch; on failure, retry its jobs one by one."""
-        try:
-            with connection.begin():
-                self._take_writers_turn(connection)
-                for job in batch:
-                    job.outcome = _run_job(connection, job)
-            self.commits += 1
-            self.committed_jobs += len(batch)
-            return connection
-        except Exception as error:
-            for job in batch:
-                job.outcome = None  # nothing of the batch was committed
-            if len(batch) == 1:
-                log.exception("a write job failed")
-                batch[0].outcome = (False, error)
-                return self._fresh_connection(connection)
-            log.exception("group commit of %d jobs failed; retrying them one by one", len(batch))
-            connection = self._fresh_connection(connection)
-            for job in batch:
-                try:
-                    with connection.begin():
-                        self._take_writers_turn(connection)
-                        job.outcome = _run_job(connection, job)
-                    self.commits += 1
-                    self.committed_jobs += 1
-                except Exception as job_error:
-                    job.outcome = (False, job_error)
-                    connection = self._fresh_connection(connection)
-            return connection
-
-    def _discard(self, connection: Connection | None) -> None:
-        if connection is not None:
-            try:
-                connection.close()
-            except Exception:
-                log.exception("closing a broken writer connection")
+        self._committer.close()
 
     def _erase_loop(self) -> None:
         while True:
@@ -384,25 +338,124 @@ class Database:
             if len(jobs) < len(waiting):
                 return
 
-    def _truncate_wal(self, connection: Connection) -> None:
+
+# A write job as the committer sees it: (function, arguments, erase); its
+# outcome is (True, result) or (False, the exception it raised).
+WriteItem = tuple[Callable[..., Any], tuple[Any, ...], bool]
+Outcome = tuple[bool, Any]
+
+
+class Committer:
+    """Runs batches of write jobs, one transaction and one commit per batch.
+
+    It lives in the writer thread (PostgreSQL) or in the writer process
+    (SQLite, ``server.storage.writer``), and keeps its connection between
+    batches. If the database cannot be reached, the batch is answered 503
+    and the next one tries again after a pause.
+    """
+
+    def __init__(self, engine: Engine, is_sqlite: bool) -> None:
+        self.engine = engine
+        self.is_sqlite = is_sqlite
+        self.connection: Connection | None = None
+        self.failures = 0
+        self.commits = 0
+        self.committed_jobs = 0
+
+    def counts(self) -> tuple[int, int]:
+        return self.commits, self.committed_jobs
+
+    def prepare(self) -> None:
+        """Nothing to start: the connection is opened by the first batch."""
+
+    def run(self, items: list[WriteItem]) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(items)
+        try:
+            if self.connection is None:
+                self.connection = self.engine.connect()
+            self._commit_batch(items, outcomes)
+            if self.is_sqlite and any(
+                erase and outcome and outcome[0]
+                for (_, _, erase), outcome in zip(items, outcomes, strict=True)
+            ):
+                self._truncate_wal()
+            self.failures = 0
+        except Exception:
+            log.exception("database writer: cannot reach the database")
+            self.close()
+            self.failures += 1
+            time.sleep(min(MAX_RECONNECT_PAUSE, 0.05 * 2**self.failures))
+        unavailable = (False, ServiceUnavailable("the database is unavailable"))
+        return [unavailable if outcome is None else outcome for outcome in outcomes]
+
+    def _commit_batch(self, items: list[WriteItem], outcomes: list[Outcome | None]) -> None:
+        """Run and commit a batch; on failure, retry its jobs one by one."""
+        assert self.connection is not None
+        try:
+            with self.connection.begin():
+                _take_writers_turn(self.connection)
+                for index, item in enumerate(items):
+                    outcomes[index] = _run_job(self.connection, item)
+            self.commits += 1
+            self.committed_jobs += len(items)
+            return
+        except Exception as error:
+            outcomes[:] = [None] * len(items)  # nothing of the batch was committed
+            if len(items) == 1:
+                log.exception("a write job failed")
+                outcomes[0] = (False, error)
+                self._reconnect()
+                return
+            log.exception("group commit of %d jobs failed; retrying them one by one", len(items))
+        self._reconnect()
+        for index, item in enumerate(items):
+            try:
+                with self.connection.begin():
+                    _take_writers_turn(self.connection)
+                    outcomes[index] = _run_job(self.connection, item)
+                self.commits += 1
+                self.committed_jobs += 1
+            except Exception as job_error:
+                outcomes[index] = (False, job_error)
+                self._reconnect()
+
+    def _truncate_wal(self) -> None:
+        assert self.connection is not None
         try:
             # Outside any transaction (a checkpoint cannot run inside one): the
             # DBAPI connection is in autocommit mode (isolation_level None).
-            raw = connection.connection.driver_connection
+            raw = self.connection.connection.driver_connection
             busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             if busy:
                 log.warning("WAL checkpoint after an erase was blocked by readers")
         except Exception:
             log.exception("WAL checkpoint after an erase failed; it will happen later")
 
-    def _fresh_connection(self, connection: Connection) -> Connection:
-        self._discard(connection)
-        return self.write_engine.connect()
+    def _reconnect(self) -> None:
+        self.close()
+        self.connection = self.engine.connect()
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.close()
+            except Exception:
+                log.exception("closing a broken writer connection")
+            self.connection = None
 
 
-def _run_job(connection: Connection, job: _Job) -> tuple[bool, Any]:
+def _take_writers_turn(connection: Connection) -> None:
+    """PostgreSQL: wait for the other servers' write transactions (see the
+    module docstring); released at commit or rollback. SQLite's BEGIN
+    IMMEDIATE already does this."""
+    if connection.dialect.name != "sqlite":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITERS_LOCK})")
+
+
+def _run_job(connection: Connection, item: WriteItem) -> Outcome:
+    function, arguments, _ = item
     try:
-        return True, job.function(connection, *job.arguments)
+        return True, function(connection, *arguments)
     except TchatatorError as error:
         return False, error  # by contract nothing was written: the batch goes on
 
