@@ -303,7 +303,11 @@ class Database:
                     break
                 batch.append(job)
             items = [(job.function, job.arguments, job.erase) for job in batch]
-            outcomes = self._committer.run(items)
+            try:
+                outcomes = self._committer.run(items)
+            except Exception as error:  # a bug here must not leave a batch unanswered
+                log.exception("database writer: a batch failed")
+                outcomes = [(False, error)] * len(batch)
             for job, outcome in zip(batch, outcomes, strict=True):
                 job.outcome = outcome
             self.commits, self.committed_jobs = self._committer.counts()

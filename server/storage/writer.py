@@ -11,7 +11,8 @@ The server's writer thread stays: it gathers the batch as before and hands it
 to this process (``ProcessCommitter.run``), which runs it with the same
 ``Committer`` and answers with the outcomes once they are committed. A
 ``200`` still means "committed" (and fsynced). Jobs are module-level functions
-and plain arguments, pickled; errors come back pickled too.
+and plain arguments, pickled; errors come back pickled too. What happens when
+the process dies or cannot start: ``ProcessCommitter``.
 
     python -m server.storage.writer FD DATABASE_URL
 
@@ -29,48 +30,120 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from multiprocessing.connection import Connection
 
 from protocol.errors import ServiceUnavailable
 
-from .db import Committer, Outcome, WriteItem, make_engine
+from .db import MAX_RECONNECT_PAUSE, Committer, Outcome, WriteItem, make_engine
 
 __all__ = ["ProcessCommitter", "main"]
 
 log = logging.getLogger("tchatator.storage")
 
+READY = "ready"  # the child's first word, once it can take batches
+START_TIMEOUT = 60.0  # seconds for a child to import what it needs
+
+
+class WriterDidNotStart(Exception):
+    pass
+
 
 class ProcessCommitter:
     """The writer thread's side: one child process, started on first use and
-    started again if it dies (the batch it was running is answered 503)."""
+    again whenever it died.
+
+    - A child found dead when a batch is handed over ran nothing of it: the
+      batch goes to a new child, and nobody notices.
+    - A child that dies while it holds a batch may have committed it: its jobs
+      get a 503 that says so (a blind retry could store a message twice).
+    - A child that cannot start costs the batch a 503, and the next attempt
+      waits a little longer, up to ``MAX_RECONNECT_PAUSE``.
+    - A job that cannot be pickled fails alone, before anything is sent.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._child: subprocess.Popen[bytes] | None = None
         self._channel: Connection | None = None
-        self._counts = (0, 0)
+        self._failures = 0
+        self._totals = [0, 0]  # commits and committed jobs, over every child
+        self._child_counts = (0, 0)  # the current child's own counts
 
     def counts(self) -> tuple[int, int]:
-        return self._counts
+        return self._totals[0], self._totals[1]
 
     def prepare(self) -> None:
         """Start the child now, so the first write does not wait for its imports."""
         if self._channel is None:
-            self._start()
+            try:
+                self._start()
+            except WriterDidNotStart:
+                log.exception("the database writer process did not start")
 
     def run(self, items: list[WriteItem]) -> list[Outcome]:
         try:
-            channel = self._channel or self._start()
-            channel.send(items)
-            outcomes, self._counts = channel.recv()
+            payload = pickle.dumps(items)
+        except Exception:  # nothing was sent: find the jobs that do not pickle
+            payload = None
+        if payload is not None:
+            return self._run_in_child(payload, len(items))
+        outcomes: list[Outcome] = [(False, RuntimeError("write job not run"))] * len(items)
+        sendable = []
+        for index, item in enumerate(items):
+            try:
+                pickle.dumps(item)
+            except Exception as error:  # a lambda, a closure, an open file...
+                log.exception("a write job cannot go to the writer process")
+                outcomes[index] = (False, RuntimeError(f"write job not sent: {error}"))
+            else:
+                sendable.append(index)
+        if sendable:
+            batch = [items[index] for index in sendable]
+            results = self._run_in_child(pickle.dumps(batch), len(batch))
+            for index, outcome in zip(sendable, results, strict=True):
+                outcomes[index] = outcome
+        return outcomes
+
+    def _run_in_child(self, payload: bytes, count: int) -> list[Outcome]:
+        for attempt in (1, 2):
+            try:
+                channel = self._channel or self._start()
+            except WriterDidNotStart as error:
+                log.error("the database writer process did not start: %s", error)
+                self._after_failure()
+                lost = ServiceUnavailable("the database writer cannot start; nothing was stored")
+                return [(False, lost)] * count
+            try:
+                channel.send_bytes(payload)
+            except OSError as error:
+                # Gone before it got the batch: it ran none of it.
+                log.error("database writer process lost (%s); starting a new one", error)
+                self._after_failure(pause=attempt > 1)
+                if attempt == 1:
+                    continue
+                lost = ServiceUnavailable("the database writer stopped; nothing was stored")
+                return [(False, lost)] * count
+            try:
+                outcomes, counts = channel.recv()
+            except (EOFError, OSError) as error:
+                log.error("database writer process lost during a batch (%s)", error)
+                self._after_failure()
+                # It may have died after its commit: say so.
+                lost = ServiceUnavailable("the database writer stopped; this write may be stored")
+                return [(False, lost)] * count
+            self._failures = 0
+            self._totals[0] += counts[0] - self._child_counts[0]
+            self._totals[1] += counts[1] - self._child_counts[1]
+            self._child_counts = counts
             return outcomes
-        except (EOFError, OSError) as error:
-            log.error("database writer process lost (%s); starting a new one", error)
-            self.close()
-            # It may have died after its commit: say so, a blind retry could store twice.
-            lost = ServiceUnavailable("the database writer stopped; this write may not be stored")
-            unavailable = (False, lost)
-            return [unavailable] * len(items)
+        raise AssertionError("unreachable")
+
+    def _after_failure(self, *, pause: bool = True) -> None:
+        self.close()
+        self._failures += 1
+        if pause:
+            time.sleep(min(MAX_RECONNECT_PAUSE, 0.05 * 2**self._failures))
 
     def _start(self) -> Connection:
         ours, theirs = socket.socketpair()
@@ -84,8 +157,19 @@ class ProcessCommitter:
             )
         finally:
             theirs.close()
-        self._channel = Connection(ours.detach())
-        return self._channel
+        channel = Connection(ours.detach())
+        self._channel = channel
+        self._child_counts = (0, 0)
+        try:
+            if not channel.poll(START_TIMEOUT) or channel.recv() != READY:
+                raise WriterDidNotStart(f"no word from it in {START_TIMEOUT} s")
+        except (EOFError, OSError) as error:
+            self.close()
+            raise WriterDidNotStart("it exited at once (its error is in the log above)") from error
+        except WriterDidNotStart:
+            self.close()
+            raise
+        return channel
 
     def close(self) -> None:
         """Let the child finish (it has no batch left: the thread waits for each)."""
@@ -102,26 +186,34 @@ class ProcessCommitter:
 
 
 def serve(channel: Connection, committer: Committer) -> None:
+    channel.send(READY)
     while True:
         try:
             items: list[WriteItem] = channel.recv()
         except EOFError:
             return
-        outcomes = [_portable(outcome) for outcome in committer.run(items)]
-        channel.send((outcomes, committer.counts()))
+        outcomes = committer.run(items)
+        reply = (outcomes, committer.counts())
+        try:
+            data = pickle.dumps(reply)
+        except Exception:
+            # Committed, but something will not pickle: each outcome on its own.
+            reply = ([_portable(outcome) for outcome in outcomes], committer.counts())
+            data = pickle.dumps(reply)
+        channel.send_bytes(data)
 
 
 def _portable(outcome: Outcome) -> Outcome:
-    """An outcome that survives pickling: an exception that would not (a
-    driver's, say) comes back as a RuntimeError with its text; the traceback is
-    already in this process's log."""
-    ok, value = outcome
-    if ok or not isinstance(value, BaseException):
-        return outcome
+    """An outcome that survives pickling: one that would not (a driver's
+    exception, an odd result) comes back as a RuntimeError with its text; a
+    traceback is already in this process's log."""
     try:
-        pickle.loads(pickle.dumps(value))
+        pickle.dumps(outcome)
         return outcome
     except Exception:
+        ok, value = outcome
+        if ok:
+            return False, RuntimeError(f"committed, but its result cannot be sent back: {value!r}")
         return False, RuntimeError(f"{type(value).__name__}: {value}")
 
 
