@@ -388,7 +388,7 @@ class Committer:
             log.exception("database writer: cannot reach the database")
             self.close()
             self.failures += 1
-            time.sleep(min(MAX_RECONNECT_PAUSE, 0.05 * 2**self.failures))
+            pause_after_failures(self.failures)
         unavailable = (False, ServiceUnavailable("the database is unavailable"))
         return [unavailable if outcome is None else outcome for outcome in outcomes]
 
@@ -446,6 +446,12 @@ class Committer:
             except Exception:
                 log.exception("closing a broken writer connection")
             self.connection = None
+
+
+def pause_after_failures(failures: int) -> None:
+    """Wait before trying the database (or the writer process) again: 0.1 s
+    after one failure in a row, doubling up to ``MAX_RECONNECT_PAUSE``."""
+    time.sleep(min(MAX_RECONNECT_PAUSE, 0.05 * 2**failures))
 
 
 def _take_writers_turn(connection: Connection) -> None:

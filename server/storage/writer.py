@@ -30,12 +30,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from multiprocessing.connection import Connection
 
 from protocol.errors import ServiceUnavailable
 
-from .db import MAX_RECONNECT_PAUSE, Committer, Outcome, WriteItem, make_engine
+from .db import Committer, Outcome, WriteItem, make_engine, pause_after_failures
 
 __all__ = ["ProcessCommitter", "main"]
 
@@ -58,7 +57,7 @@ class ProcessCommitter:
     - A child that dies while it holds a batch may have committed it: its jobs
       get a 503 that says so (a blind retry could store a message twice).
     - A child that cannot start costs the batch a 503, and the next attempt
-      waits a little longer, up to ``MAX_RECONNECT_PAUSE``.
+      waits a little longer (``pause_after_failures``).
     - A job that cannot be pickled fails alone, before anything is sent.
     """
 
@@ -143,7 +142,7 @@ class ProcessCommitter:
         self.close()
         self._failures += 1
         if pause:
-            time.sleep(min(MAX_RECONNECT_PAUSE, 0.05 * 2**self._failures))
+            pause_after_failures(self._failures)
 
     def _start(self) -> Connection:
         ours, theirs = socket.socketpair()
