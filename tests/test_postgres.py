@@ -37,6 +37,17 @@ def pg_server(
     process.stop()
 
 
+def _second_server(pg_server: ServerProcess, tmp_path: Path) -> ServerProcess:
+    """Scale-out: another server on the same database, with the same secret."""
+    return ServerProcess(
+        tmp_path / "second",
+        database_url=pg_server.settings["database_url"],
+        data_dir=str(pg_server.folder / "data"),  # the same server secret
+        max_messages=2,
+        max_message_size=200,
+    ).start()
+
+
 def _all_text_values(psycopg, url: str) -> list[str]:
     """Every text value of every public table."""
     values: list[str] = []
@@ -173,13 +184,7 @@ def test_two_servers_on_one_database_share_conversations(
 ) -> None:
     """Scale-out: two servers, one PostgreSQL database, one conversation written
     from both at once (the first messages race to create it)."""
-    second = ServerProcess(
-        tmp_path / "second",
-        database_url=pg_server.settings["database_url"],
-        data_dir=str(pg_server.folder / "data"),  # the same server secret
-        max_messages=2,
-        max_message_size=200,
-    ).start()
+    second = _second_server(pg_server, tmp_path)
     try:
         pro = pg_server.add_user("pro", "Deux guichets")
         client = pg_server.add_user("client", "Impatient")
@@ -217,13 +222,7 @@ def test_two_servers_sending_to_one_recipient_keep_its_liste_exact(
     at once while the pro reads on both; every unread message is listed once,
     in arrival (id) order, and the counters equal a recount."""
     psycopg = pytest.importorskip("psycopg")
-    second = ServerProcess(
-        tmp_path / "second",
-        database_url=pg_server.settings["database_url"],
-        data_dir=str(pg_server.folder / "data"),
-        max_messages=2,
-        max_message_size=200,
-    ).start()
+    second = _second_server(pg_server, tmp_path)
     try:
         pro = pg_server.add_user("pro", "Guichet unique")
         clients = [pg_server.add_user("client", f"Expéditeur {n}") for n in range(3)]
@@ -289,13 +288,7 @@ def test_two_servers_crossing_writes_lose_nothing(pg_server: ServerProcess, tmp_
     request gets its answer, the counters equal a recount, and no batch ever
     deadlocks (the servers take turns: ``db.WRITERS_LOCK``). Without the turns,
     PostgreSQL broke a deadlock in every run, a second later."""
-    second = ServerProcess(
-        tmp_path / "second",
-        database_url=pg_server.settings["database_url"],
-        data_dir=str(pg_server.folder / "data"),
-        max_messages=2,
-        max_message_size=200,
-    ).start()
+    second = _second_server(pg_server, tmp_path)
     try:
         pros = [pg_server.add_user("pro", f"Croisement {n}") for n in range(2)]
         clients = [pg_server.add_user("client", f"Croiseur {n}") for n in range(4)]
