@@ -429,11 +429,7 @@ def _calibration_section(calibration: dict[str, Any], scenarios: dict[str, Any])
         else:
             continue
         w(f"- A ratio of {goal:g}\u00d7 leaves {allowed} on {where}.")
-    one_process = sorted(
-        (point["work_us"], point["ratio"])
-        for point in calibration["points"]
-        if point["processes"] == 1 and point["ratio"] is not None
-    )
+    one_process = calibration_curve(calibration["points"], 1)
     placed = []
     for name, label in CALIBRATED_SCENARIOS.items():
         record = scenarios.get(name)
@@ -449,6 +445,15 @@ def _calibration_section(calibration: dict[str, Any], scenarios: dict[str, Any])
         )
     w("")
     return "\n".join(out)
+
+
+def calibration_curve(points: list[dict[str, Any]], processes: int) -> list[tuple[float, float]]:
+    """(work per request, ratio) of the calibration points on ``processes``, lightest first."""
+    return sorted(
+        (point["work_us"], point["ratio"])
+        for point in points
+        if point["processes"] == processes and point["ratio"] is not None
+    )
 
 
 def equivalent_work(curve: list[tuple[float, float]], ratio: float | None) -> str | None:

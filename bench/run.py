@@ -861,11 +861,7 @@ def calibration_budgets(
     the lightest point misses it, or when the heaviest still reaches it)."""
     budgets = []
     for processes in sorted({point["processes"] for point in points}):
-        curve = sorted(
-            (point["work_us"], point["ratio"])
-            for point in points
-            if point["processes"] == processes and point["ratio"] is not None
-        )
+        curve = report.calibration_curve(points, processes)
         for goal in goals:
             allowed: float | None = None
             below = [work for work, ratio in curve if ratio >= goal]
