@@ -197,8 +197,15 @@ class Database:
         # the old row versions; a thread of its own, so writes go on meanwhile.
         self._erasures: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._eraser = threading.Thread(target=self._erase_loop, name="db-erase", daemon=True)
-        self.commits = 0  # for the benchmark: messages per commit
-        self.committed_jobs = 0
+
+    @property
+    def commits(self) -> int:
+        """Commits so far (the benchmark reads messages per commit)."""
+        return self._committer.commits
+
+    @property
+    def committed_jobs(self) -> int:
+        return self._committer.committed_jobs
 
     def migrate(self) -> None:
         migrate(self.write_engine)
@@ -310,7 +317,6 @@ class Database:
                 outcomes = [(False, error)] * len(batch)
             for job, outcome in zip(batch, outcomes, strict=True):
                 job.outcome = outcome
-            self.commits, self.committed_jobs = self._committer.counts()
             erasing = [job for job in batch if job.erase and job.outcome and job.outcome[0]]
             if erasing and not self.is_sqlite:
                 for job in erasing:
@@ -365,9 +371,6 @@ class Committer:
         self.failures = 0
         self.commits = 0
         self.committed_jobs = 0
-
-    def counts(self) -> tuple[int, int]:
-        return self.commits, self.committed_jobs
 
     def prepare(self) -> None:
         """Nothing to start: the connection is opened by the first batch."""

@@ -66,11 +66,8 @@ class ProcessCommitter:
         self._child: subprocess.Popen[bytes] | None = None
         self._channel: Connection | None = None
         self._failures = 0
-        self._totals = [0, 0]  # commits and committed jobs, over every child
-        self._child_counts = (0, 0)  # the current child's own counts
-
-    def counts(self) -> tuple[int, int]:
-        return self._totals[0], self._totals[1]
+        self.commits = 0  # over every child: each batch's answer says what it added
+        self.committed_jobs = 0
 
     def prepare(self) -> None:
         """Start the child now, so the first write does not wait for its imports."""
@@ -124,7 +121,7 @@ class ProcessCommitter:
                 lost = ServiceUnavailable("the database writer stopped; nothing was stored")
                 return [(False, lost)] * count
             try:
-                outcomes, counts = channel.recv()
+                outcomes, (commits, committed_jobs) = channel.recv()
             except (EOFError, OSError) as error:
                 log.error("database writer process lost during a batch (%s)", error)
                 self._after_failure()
@@ -132,9 +129,8 @@ class ProcessCommitter:
                 lost = ServiceUnavailable("the database writer stopped; this write may be stored")
                 return [(False, lost)] * count
             self._failures = 0
-            self._totals[0] += counts[0] - self._child_counts[0]
-            self._totals[1] += counts[1] - self._child_counts[1]
-            self._child_counts = counts
+            self.commits += commits
+            self.committed_jobs += committed_jobs
             return outcomes
         raise AssertionError("unreachable")
 
@@ -158,7 +154,6 @@ class ProcessCommitter:
             theirs.close()
         channel = Connection(ours.detach())
         self._channel = channel
-        self._child_counts = (0, 0)
         try:
             if not channel.poll(START_TIMEOUT) or channel.recv() != READY:
                 raise WriterDidNotStart(f"no word from it in {START_TIMEOUT} s")
@@ -191,14 +186,14 @@ def serve(channel: Connection, committer: Committer) -> None:
             items: list[WriteItem] = channel.recv()
         except EOFError:
             return
+        commits, committed_jobs = committer.commits, committer.committed_jobs
         outcomes = committer.run(items)
-        reply = (outcomes, committer.counts())
+        added = (committer.commits - commits, committer.committed_jobs - committed_jobs)
         try:
-            data = pickle.dumps(reply)
+            data = pickle.dumps((outcomes, added))
         except Exception:
             # Committed, but something will not pickle: each outcome on its own.
-            reply = ([_portable(outcome) for outcome in outcomes], committer.counts())
-            data = pickle.dumps(reply)
+            data = pickle.dumps(([_portable(outcome) for outcome in outcomes], added))
         channel.send_bytes(data)
 
 
