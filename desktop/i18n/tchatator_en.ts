@@ -4,7 +4,7 @@
 <context>
     <name>ConversationListModel</name>
     <message numerus="yes">
-        <location filename="../models.py" line="128"/>
+        <location filename="../models/conversations.py" line="96"/>
         <source>%n unread message(s)</source>
         <translation>
             <numerusform>%n unread message</numerusform>

@@ -189,283 +189,262 @@
 <context>
     <name>ChatWindow</name>
     <message>
-        <location filename="../widgets/chat.py" line="108"/>
-        <source>Search (Ctrl+F)</source>
-        <translation>Rechercher (Ctrl+F)</translation>
-    </message>
-    <message>
-        <location filename="../widgets/chat.py" line="109"/>
-        <location filename="../widgets/chat.py" line="261"/>
+        <location filename="../widgets/chat.py" line="210"/>
         <source>Search a conversation</source>
         <translation>Rechercher une conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="112"/>
-        <source>&amp;New conversation</source>
-        <translation>&amp;Nouvelle conversation</translation>
-    </message>
-    <message>
-        <location filename="../widgets/chat.py" line="114"/>
-        <source>Write to a professional (Ctrl+N)</source>
-        <translation>Écrire à un professionnel (Ctrl+N)</translation>
-    </message>
-    <message>
-        <location filename="../widgets/chat.py" line="119"/>
-        <source>Conversations</source>
-        <translation>Conversations</translation>
-    </message>
-    <message>
-        <location filename="../widgets/chat.py" line="201"/>
+        <location filename="../widgets/chat.py" line="150"/>
         <source>&amp;File</source>
         <translation>&amp;Fichier</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="202"/>
+        <location filename="../widgets/chat.py" line="151"/>
         <source>&amp;Refresh</source>
         <translation>&amp;Actualiser</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="206"/>
+        <location filename="../widgets/chat.py" line="155"/>
         <source>&amp;Conversation</source>
         <translation>&amp;Conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="207"/>
+        <location filename="../widgets/chat.py" line="156"/>
         <source>&amp;New conversation…</source>
         <translation>&amp;Nouvelle conversation…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="213"/>
+        <location filename="../widgets/chat.py" line="162"/>
         <source>&amp;Search a conversation</source>
         <translation>&amp;Rechercher une conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="217"/>
+        <location filename="../widgets/chat.py" line="166"/>
         <source>Next &amp;unread conversation</source>
         <translation>Conversation non l&amp;ue suivante</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="221"/>
+        <location filename="../widgets/chat.py" line="170"/>
         <source>Jump to the &amp;latest message</source>
         <translation>Aller au &amp;dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="225"/>
+        <location filename="../widgets/chat.py" line="174"/>
         <source>&amp;Write a message</source>
         <translation>É&amp;crire un message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="237"/>
+        <location filename="../widgets/chat.py" line="186"/>
         <source>&amp;Moderation</source>
         <translation>&amp;Modération</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="239"/>
+        <location filename="../widgets/chat.py" line="188"/>
         <source>&amp;Block this customer…</source>
         <translation>&amp;Bloquer ce client…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="241"/>
+        <location filename="../widgets/chat.py" line="190"/>
         <source>Un&amp;block this customer</source>
         <translation>&amp;Débloquer ce client</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="244"/>
+        <location filename="../widgets/chat.py" line="193"/>
         <source>B&amp;an this customer…</source>
         <translation>Ba&amp;nnir ce client…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="245"/>
+        <location filename="../widgets/chat.py" line="194"/>
         <source>&amp;Lift the ban</source>
         <translation>&amp;Lever le ban</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="251"/>
+        <location filename="../widgets/chat.py" line="200"/>
         <source>&amp;Blocks and bans…</source>
         <translation>Blocages et &amp;bans…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="259"/>
+        <location filename="../widgets/chat.py" line="208"/>
         <source>Enter</source>
         <translation>Entrée</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="259"/>
+        <location filename="../widgets/chat.py" line="208"/>
         <source>Send the message</source>
         <translation>Envoyer le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="260"/>
+        <location filename="../widgets/chat.py" line="209"/>
         <source>Shift+Enter</source>
         <translation>Maj+Entrée</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="260"/>
+        <location filename="../widgets/chat.py" line="209"/>
         <source>New line in the message</source>
         <translation>Nouvelle ligne dans le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="262"/>
+        <location filename="../widgets/chat.py" line="211"/>
         <source>Next unread conversation</source>
         <translation>Conversation non lue suivante</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="263"/>
+        <location filename="../widgets/chat.py" line="212"/>
         <source>Jump to the latest message</source>
         <translation>Aller au dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="264"/>
+        <location filename="../widgets/chat.py" line="213"/>
         <source>Write a message</source>
         <translation>Écrire un message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="265"/>
+        <location filename="../widgets/chat.py" line="214"/>
         <source>Edit the selected message</source>
         <translation>Modifier le message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="266"/>
+        <location filename="../widgets/chat.py" line="215"/>
         <source>Delete</source>
         <translation>Suppr</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="266"/>
+        <location filename="../widgets/chat.py" line="215"/>
         <source>Delete the selected message</source>
         <translation>Supprimer le message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="267"/>
+        <location filename="../widgets/chat.py" line="216"/>
         <source>Details of the selected message</source>
         <translation>Détails du message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="268"/>
+        <location filename="../widgets/chat.py" line="217"/>
         <source>Up (empty message)</source>
         <translation>Haut (message vide)</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="268"/>
+        <location filename="../widgets/chat.py" line="217"/>
         <source>Edit my last message</source>
         <translation>Modifier mon dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="269"/>
+        <location filename="../widgets/chat.py" line="218"/>
         <source>Escape</source>
         <translation>Échap</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="269"/>
+        <location filename="../widgets/chat.py" line="218"/>
         <source>Cancel editing</source>
         <translation>Annuler la modification</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="272"/>
+        <location filename="../widgets/chat.py" line="221"/>
         <source>New conversation</source>
         <translation>Nouvelle conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="274"/>
+        <location filename="../widgets/chat.py" line="223"/>
         <source>Blocks and bans</source>
         <translation>Blocages et bannissements</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="387"/>
+        <location filename="../widgets/chat.py" line="321"/>
         <source>No unread conversation.</source>
         <translation>Aucune conversation non lue.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="410"/>
+        <location filename="../widgets/chat.py" line="344"/>
         <source>Tchatator Pro</source>
         <translation>Tchatator Pro</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="410"/>
+        <location filename="../widgets/chat.py" line="344"/>
         <source>Tchatator</source>
         <translation>Tchatator</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="464"/>
+        <location filename="../widgets/chat.py" line="398"/>
         <source>Delete the message</source>
         <translation>Supprimer le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="465"/>
+        <location filename="../widgets/chat.py" line="399"/>
         <source>Delete this message? Its text is erased for both of you.</source>
         <translation>Supprimer ce message ? Son texte sera effacé pour vous deux.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="466"/>
+        <location filename="../widgets/chat.py" line="400"/>
         <source>&amp;Delete</source>
         <translation>&amp;Supprimer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="524"/>
+        <location filename="../widgets/chat.py" line="458"/>
         <source>someone</source>
         <translation>quelqu&apos;un</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="527"/>
+        <location filename="../widgets/chat.py" line="461"/>
         <source>New message from %1</source>
         <translation>Nouveau message de %1</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="572"/>
+        <location filename="../widgets/chat.py" line="506"/>
         <source>Block</source>
         <translation>Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="573"/>
+        <location filename="../widgets/chat.py" line="507"/>
         <source>Block %1? They cannot write to you for %2 h.</source>
         <translation>Bloquer %1 ? Ce client ne pourra plus vous écrire pendant %2 h.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="576"/>
+        <location filename="../widgets/chat.py" line="510"/>
         <source>&amp;Block</source>
         <translation>&amp;Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="587"/>
+        <location filename="../widgets/chat.py" line="521"/>
         <source>Ban</source>
         <translation>Bannir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="588"/>
+        <location filename="../widgets/chat.py" line="522"/>
         <source>Ban %1? They cannot write to you until you lift the ban.</source>
         <translation>Bannir %1 ? Ce client ne pourra plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="591"/>
+        <location filename="../widgets/chat.py" line="525"/>
         <source>B&amp;an</source>
         <translation>Ba&amp;nnir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="614"/>
+        <location filename="../widgets/chat.py" line="535"/>
         <source>blocked</source>
         <translation>bloqué</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="616"/>
+        <location filename="../widgets/chat.py" line="537"/>
         <source>banned</source>
         <translation>banni</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="627"/>
+        <location filename="../widgets/chat.py" line="548"/>
         <source>%1 is blocked until %2.</source>
         <translation>%1 est bloqué(e) jusqu&apos;au %2.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="628"/>
+        <location filename="../widgets/chat.py" line="549"/>
         <source>%1 can write to you again.</source>
         <translation>%1 peut de nouveau vous écrire.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="629"/>
+        <location filename="../widgets/chat.py" line="550"/>
         <source>%1 is banned until you lift the ban.</source>
         <translation>%1 est banni(e) jusqu&apos;à ce que vous leviez le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="630"/>
+        <location filename="../widgets/chat.py" line="551"/>
         <source>The ban on %1 is lifted.</source>
         <translation>Le ban de %1 est levé.</translation>
     </message>
@@ -581,15 +560,43 @@
     </message>
 </context>
 <context>
+    <name>ConversationList</name>
+    <message>
+        <location filename="../widgets/conversation_list.py" line="64"/>
+        <source>Search (Ctrl+F)</source>
+        <translation>Rechercher (Ctrl+F)</translation>
+    </message>
+    <message>
+        <location filename="../widgets/conversation_list.py" line="65"/>
+        <source>Search a conversation</source>
+        <translation>Rechercher une conversation</translation>
+    </message>
+    <message>
+        <location filename="../widgets/conversation_list.py" line="68"/>
+        <source>&amp;New conversation</source>
+        <translation>&amp;Nouvelle conversation</translation>
+    </message>
+    <message>
+        <location filename="../widgets/conversation_list.py" line="70"/>
+        <source>Write to a professional (Ctrl+N)</source>
+        <translation>Écrire à un professionnel (Ctrl+N)</translation>
+    </message>
+    <message>
+        <location filename="../widgets/conversation_list.py" line="75"/>
+        <source>Conversations</source>
+        <translation>Conversations</translation>
+    </message>
+</context>
+<context>
     <name>ConversationListModel</name>
     <message>
-        <location filename="../models.py" line="109"/>
-        <location filename="../models.py" line="132"/>
+        <location filename="../models/conversations.py" line="77"/>
+        <location filename="../models/conversations.py" line="100"/>
         <source>Message deleted</source>
         <translation>Message supprimé</translation>
     </message>
     <message numerus="yes">
-        <location filename="../models.py" line="128"/>
+        <location filename="../models/conversations.py" line="96"/>
         <source>%n unread message(s)</source>
         <translation>
             <numerusform>%n message non lu</numerusform>
@@ -597,7 +604,7 @@
         </translation>
     </message>
     <message>
-        <location filename="../models.py" line="133"/>
+        <location filename="../models/conversations.py" line="101"/>
         <source>You</source>
         <translation>Vous</translation>
     </message>
@@ -940,32 +947,32 @@
 <context>
     <name>LogModel</name>
     <message>
-        <location filename="../models.py" line="638"/>
+        <location filename="../models/admin.py" line="99"/>
         <source>Time</source>
         <translation>Heure</translation>
     </message>
     <message>
-        <location filename="../models.py" line="639"/>
+        <location filename="../models/admin.py" line="100"/>
         <source>Address</source>
         <translation>Adresse</translation>
     </message>
     <message>
-        <location filename="../models.py" line="640"/>
+        <location filename="../models/admin.py" line="101"/>
         <source>User</source>
         <translation>Utilisateur</translation>
     </message>
     <message>
-        <location filename="../models.py" line="641"/>
+        <location filename="../models/admin.py" line="102"/>
         <source>Command</source>
         <translation>Commande</translation>
     </message>
     <message>
-        <location filename="../models.py" line="642"/>
+        <location filename="../models/admin.py" line="103"/>
         <source>Code</source>
         <translation>Code</translation>
     </message>
     <message>
-        <location filename="../models.py" line="643"/>
+        <location filename="../models/admin.py" line="104"/>
         <source>Duration (ms)</source>
         <translation>Durée (ms)</translation>
     </message>
@@ -1222,33 +1229,33 @@
 <context>
     <name>MessageModel</name>
     <message>
-        <location filename="../models.py" line="369"/>
-        <location filename="../models.py" line="397"/>
+        <location filename="../models/messages.py" line="97"/>
+        <location filename="../models/messages.py" line="125"/>
         <source>Message deleted</source>
         <translation>Message supprimé</translation>
     </message>
     <message>
-        <location filename="../models.py" line="396"/>
+        <location filename="../models/messages.py" line="124"/>
         <source>You</source>
         <translation>Vous</translation>
     </message>
     <message>
-        <location filename="../models.py" line="396"/>
+        <location filename="../models/messages.py" line="124"/>
         <source>Them</source>
         <translation>Correspondant</translation>
     </message>
     <message>
-        <location filename="../models.py" line="400"/>
+        <location filename="../models/messages.py" line="128"/>
         <source>edited</source>
         <translation>modifié</translation>
     </message>
     <message>
-        <location filename="../models.py" line="402"/>
+        <location filename="../models/messages.py" line="130"/>
         <source>read</source>
         <translation>lu</translation>
     </message>
     <message>
-        <location filename="../models.py" line="402"/>
+        <location filename="../models/messages.py" line="130"/>
         <source>sent</source>
         <translation>envoyé</translation>
     </message>
@@ -1265,42 +1272,42 @@
 <context>
     <name>RestrictionModel</name>
     <message>
-        <location filename="../models.py" line="667"/>
+        <location filename="../models/admin.py" line="151"/>
         <source>Customer</source>
         <translation>Client</translation>
     </message>
     <message>
-        <location filename="../models.py" line="667"/>
+        <location filename="../models/admin.py" line="151"/>
         <source>Kind</source>
         <translation>Type</translation>
     </message>
     <message>
-        <location filename="../models.py" line="667"/>
+        <location filename="../models/admin.py" line="151"/>
         <source>By</source>
         <translation>Par</translation>
     </message>
     <message>
-        <location filename="../models.py" line="667"/>
+        <location filename="../models/admin.py" line="151"/>
         <source>Until</source>
         <translation>Jusqu&apos;au</translation>
     </message>
     <message>
-        <location filename="../models.py" line="673"/>
+        <location filename="../models/admin.py" line="157"/>
         <source>Block</source>
         <translation>Bloquer</translation>
     </message>
     <message>
-        <location filename="../models.py" line="673"/>
+        <location filename="../models/admin.py" line="157"/>
         <source>Ban</source>
         <translation>Bannir</translation>
     </message>
     <message>
-        <location filename="../models.py" line="676"/>
+        <location filename="../models/admin.py" line="160"/>
         <source>admin</source>
         <translation>admin</translation>
     </message>
     <message>
-        <location filename="../models.py" line="678"/>
+        <location filename="../models/admin.py" line="162"/>
         <source>until lifted</source>
         <translation>jusqu&apos;à levée</translation>
     </message>
@@ -1476,32 +1483,32 @@
 <context>
     <name>UserTableModel</name>
     <message>
-        <location filename="../models.py" line="695"/>
+        <location filename="../models/admin.py" line="215"/>
         <source>Name</source>
         <translation>Nom</translation>
     </message>
     <message>
-        <location filename="../models.py" line="695"/>
+        <location filename="../models/admin.py" line="215"/>
         <source>Role</source>
         <translation>Rôle</translation>
     </message>
     <message>
-        <location filename="../models.py" line="695"/>
+        <location filename="../models/admin.py" line="215"/>
         <source>Id</source>
         <translation>N°</translation>
     </message>
     <message>
-        <location filename="../models.py" line="695"/>
+        <location filename="../models/admin.py" line="215"/>
         <source>Sanctions</source>
         <translation>Sanctions</translation>
     </message>
     <message>
-        <location filename="../models.py" line="701"/>
+        <location filename="../models/admin.py" line="221"/>
         <source>customer</source>
         <translation>client</translation>
     </message>
     <message>
-        <location filename="../models.py" line="701"/>
+        <location filename="../models/admin.py" line="221"/>
         <source>professional</source>
         <translation>professionnel</translation>
     </message>

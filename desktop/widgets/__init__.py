@@ -4,6 +4,7 @@ from .admin import AdminWindow
 from .chat import ChatWindow
 from .composer import Composer, MessageEdit
 from .conversation import ConversationPane, MessageListView
+from .conversation_list import ConversationList
 from .login import FingerprintDialog, LoginDialog, role_allowed
 from .notice import NoticeBar, Severity
 
@@ -11,6 +12,7 @@ __all__ = [
     "AdminWindow",
     "ChatWindow",
     "Composer",
+    "ConversationList",
     "ConversationPane",
     "FingerprintDialog",
     "LoginDialog",

@@ -11,21 +11,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
-from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QLineEdit,
-    QListView,
-    QPushButton,
     QSplitter,
-    QVBoxLayout,
     QWidget,
 )
 
-from protocol.models import ConversationSummary, Message, Page, Restriction, User
+from protocol.models import ConversationSummary, Message, Page, User
 
-from ..delegates import ConversationDelegate
 from ..errors import Action, ServiceError
 from ..formatting import full_time
 from ..icon import app_icon
@@ -34,6 +28,7 @@ from ..service import ChatService, ConnectionState
 from ..settings import DraftStore, Settings
 from .base import ServiceWindow
 from .conversation import ConversationPane
+from .conversation_list import ConversationList
 from .dialogs import DirectoryDialog, InfoDialog, SanctionsDialog, confirm
 from .notice import Severity
 
@@ -43,24 +38,6 @@ OPEN_DELAY_MS = 150
 MARK_READ_DELAY_MS = 300
 DRAFT_SAVE_DELAY_MS = 500
 NOTICE_MS = 6000
-
-
-class SearchBox(QLineEdit):
-    """The conversation filter; Down goes to the list, Enter opens the first match."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.down = None
-        self.enter = None
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() == Qt.Key.Key_Down and self.down is not None:
-            self.down()
-            return
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.enter is not None:
-            self.enter()
-            return
-        super().keyPressEvent(event)
 
 
 class ChatWindow(ServiceWindow):
@@ -83,7 +60,6 @@ class ChatWindow(ServiceWindow):
         self.setObjectName("chat-window")
         self._pending_read = False
         self._unnamed: list[Message] = []
-        self._statuses: dict[int, tuple[datetime | None, bool]] = {}
         self._opening: User | None = None
         self.directory_dialog: DirectoryDialog | None = None
         self.info_dialog: InfoDialog | None = None
@@ -91,46 +67,22 @@ class ChatWindow(ServiceWindow):
         # Models.
         self.conversations = ConversationListModel(self)
         self.conversations.set_me(self.me)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.conversations)
-        self.proxy.setFilterRole(ConversationListModel.NameRole)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.messages = MessageModel(self)
         self.directory = UserTableModel(self)
         self.restrictions = RestrictionModel(self)
         # Left: search, new conversation, the list.
-        left = QWidget(self)
-        left_layout = QVBoxLayout(left)
-        margin = self.fontMetrics().height() // 2
-        left_layout.setContentsMargins(margin, margin, 0, margin)
-        self.search = SearchBox(left)
-        self.search.setObjectName("search")
-        self.search.setPlaceholderText(self.tr("Search (Ctrl+F)"))
-        self.search.setAccessibleName(self.tr("Search a conversation"))
-        self.search.setClearButtonEnabled(True)
-        left_layout.addWidget(self.search)
-        self.new_button = QPushButton(self.tr("&New conversation"), left)
-        self.new_button.setObjectName("new-conversation")
-        self.new_button.setToolTip(self.tr("Write to a professional (Ctrl+N)"))
-        self.new_button.setVisible(not self.pro)
-        left_layout.addWidget(self.new_button)
-        self.list_view = QListView(left)
-        self.list_view.setObjectName("conversations")
-        self.list_view.setAccessibleName(self.tr("Conversations"))
-        self.list_view.setModel(self.proxy)
-        self.list_view.setItemDelegate(ConversationDelegate(self.list_view))
-        self.list_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.list_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.list_view.setUniformItemSizes(True)
-        self.list_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        left_layout.addWidget(self.list_view, 1)
+        self.sidebar = ConversationList(self.conversations, self.pro, self)
+        self.proxy = self.sidebar.proxy
+        self.search = self.sidebar.search
+        self.new_button = self.sidebar.new_button
+        self.list_view = self.sidebar.view
         # Right: the conversation.
         self.pane = ConversationPane(self.messages, self.pro, self)
         self.pane.view.set_me(self.me)
         self.pane.show_conversation(None)
         self.pane.composer.set_limit(service.max_message_size)
         splitter = QSplitter(self)
-        splitter.addWidget(left)
+        splitter.addWidget(self.sidebar)
         splitter.addWidget(self.pane)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
@@ -139,8 +91,6 @@ class ChatWindow(ServiceWindow):
         splitter.setChildrenCollapsible(False)
         self.set_content(splitter)
         self.resize(unit * 56, unit * 36)
-        self.setTabOrder(self.search, self.new_button)
-        self.setTabOrder(self.new_button, self.list_view)
         self.setTabOrder(self.list_view, self.pane.view)
         self._build_menus()
         # Timers.
@@ -157,8 +107,6 @@ class ChatWindow(ServiceWindow):
         self._draft_timer.setInterval(DRAFT_SAVE_DELAY_MS)
         self._draft_timer.timeout.connect(self._save_draft)
         # Wiring: widgets to the service.
-        self.search.textChanged.connect(self.proxy.setFilterFixedString)
-        self.search.down = self._focus_list
         self.search.enter = self._open_first_match
         self.list_view.selectionModel().currentChanged.connect(lambda *_: self._open_timer.start())
         self.list_view.activated.connect(lambda _index: self._open_current())
@@ -187,7 +135,8 @@ class ChatWindow(ServiceWindow):
         service.message_deleted.connect(self._message_deleted)
         service.messages_read.connect(self.messages.mark_read)
         service.info_loaded.connect(self._show_info)
-        service.restrictions_loaded.connect(self._restrictions_loaded)
+        service.restrictions_loaded.connect(self.restrictions.set_rows)
+        self.restrictions.states_changed.connect(self._apply_statuses)
         service.restriction_changed.connect(self._restriction_changed)
         service.directory_loaded.connect(self.directory.load_page)
         self.directory.more_requested.connect(self.service.load_directory)
@@ -275,13 +224,7 @@ class ChatWindow(ServiceWindow):
         return rows + super().shortcut_rows()
 
     def focus_search(self) -> None:
-        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
-        self.search.selectAll()
-
-    def _focus_list(self) -> None:
-        self.list_view.setFocus()
-        if not self.list_view.currentIndex().isValid() and self.proxy.rowCount():
-            self.list_view.setCurrentIndex(self.proxy.index(0, 0))
+        self.sidebar.focus_search()
 
     def _open_first_match(self) -> None:
         if self.proxy.rowCount():
@@ -343,16 +286,7 @@ class ChatWindow(ServiceWindow):
                 self.open_partner(partner)
 
     def _select_partner(self, partner_id: int) -> None:
-        row = self.conversations.row_of(partner_id)
-        if row is None:
-            return
-        index = self.proxy.mapFromSource(self.conversations.index(row, 0))
-        if index.isValid() and self.list_view.currentIndex() != index:
-            selection = self.list_view.selectionModel()
-            selection.blockSignals(True)
-            self.list_view.setCurrentIndex(index)
-            selection.blockSignals(False)
-            self.list_view.viewport().update()
+        self.sidebar.select_partner(partner_id)
 
     def open_partner(self, partner: User) -> None:
         """Show the conversation with ``partner`` and load its newest page."""
@@ -593,33 +527,20 @@ class ChatWindow(ServiceWindow):
             destructive=True,
         )
 
-    def _restrictions_loaded(self, restrictions: list[Restriction]) -> None:
-        self.restrictions.set_rows(restrictions)
-        statuses: dict[int, tuple[datetime | None, bool]] = {}
-        for restriction in restrictions:
-            until, banned = statuses.get(restriction.client.id, (None, False))
-            if restriction.kind == "block":
-                until = restriction.until
-            else:
-                banned = True
-            statuses[restriction.client.id] = (until, banned)
-        self._statuses = statuses
-        self._apply_statuses()
-
     def _apply_statuses(self) -> None:
         texts = {}
-        for client_id, (until, banned) in self._statuses.items():
+        for client_id, state in self.restrictions.states().items():
             parts = []
-            if until is not None:
+            if state.blocked_until is not None:
                 parts.append(self.tr("blocked"))
-            if banned:
+            if state.banned:
                 parts.append(self.tr("banned"))
             texts[client_id] = ", ".join(parts)
         self.conversations.set_statuses(texts)
         partner = self.pane.partner
         if partner is not None:
-            until, banned = self._statuses.get(partner.id, (None, False))
-            self.pane.set_restrictions(until, banned)
+            state = self.restrictions.state_of(partner.id)
+            self.pane.set_restrictions(state.blocked_until, state.banned)
 
     def _restriction_changed(self, client_id: int, action: str, until: datetime | None) -> None:
         name = self._name(client_id)
@@ -632,16 +553,7 @@ class ChatWindow(ServiceWindow):
         self.notice.show_message(
             texts[action].replace("%1", name), Severity.SUCCESS, timeout_ms=NOTICE_MS
         )
-        current = self._statuses.get(client_id, (None, False))
-        if action == "block":
-            self._statuses[client_id] = (until, current[1])
-        elif action == "unblock":
-            self._statuses[client_id] = (None, current[1])
-        elif action == "ban":
-            self._statuses[client_id] = (current[0], True)
-        elif action == "unban":
-            self._statuses[client_id] = (current[0], False)
-        self._apply_statuses()
+        self.restrictions.apply_change(client_id, action, until)
 
     def show_sanctions(self) -> None:
         def lift(client_id: int, kind: str) -> None:

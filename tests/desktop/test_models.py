@@ -148,6 +148,14 @@ def test_table_models(qtmodeltester) -> None:
         ]
     )
     qtmodeltester.check(restrictions)
+    # The model owns each customer's sanction state and follows live changes.
+    assert restrictions.state_of(3).blocked_until == T0 + timedelta(hours=1)
+    assert restrictions.state_of(4).banned and restrictions.state_of(4).blocked_until is None
+    assert not restrictions.state_of(5).sanctioned
+    restrictions.apply_change(4, "unban", None)
+    restrictions.apply_change(5, "block", T0)
+    assert set(restrictions.states()) == {3, 5}
+    assert restrictions.state_of(5).blocked_until == T0
     users = UserTableModel()
     users.load_page([User(n, "pro", f"Pro {n}") for n in range(3)], 0, 2)
     users.set_statuses({1: "bloqué"})
