@@ -115,8 +115,9 @@ def test_self_test_mode(server, make_user, tmp_path) -> None:
         f"127.0.0.1:{server.port}",
         "--ca",
         str(server.ca_file),
-        "--key",
-        client["api_key"],
+        # "--key=" form: a generated key may start with "-" (argparse would
+        # take it for an option).
+        f"--key={client['api_key']}",
     )
     assert good.returncode == 0, good.stderr
     assert "self-test OK" in good.stdout and "Self Test" in good.stdout
