@@ -42,6 +42,7 @@ from protocol.errors import (
 )
 
 from . import security, tls
+from .cluster import server_secret
 from .commands import COMMANDS, Identity
 from .config import ConfigError, ConfigMissing, Settings, changed_keys, load_settings
 from .limits import RateLimiter, SlidingWindow
@@ -126,12 +127,14 @@ class App:
         self.config_path = config_path
         self.settings = settings
         _private_folder(settings.data_dir)
-        self.secret = security.load_or_create_secret(settings.data_dir / "secret.key")
+        self.db = Database(settings.database_url)
+        if not self.db.is_sqlite:
+            self.db.migrate()  # the server secret is kept in the database
+        self.secret = server_secret(settings, self.db)
         self.admin_digest, self.generated_admin_key = resolve_admin_digest(settings, self.secret)
         self.certificates = tls.ensure_certificates(settings.certs_dir, settings.server_names)
         self.ca_pem = tls.ca_pem_text(self.certificates)
         self.ssl_context = tls.server_ssl_context(self.certificates, settings.tls_min_version)
-        self.db = Database(settings.database_url)
         self.limiter = RateLimiter(settings.max_requests_per_minute, settings.max_requests_per_hour)
         self.failed_logins = SlidingWindow(60.0, settings.max_failed_logins_per_minute)
         self.request_log = RequestLog(

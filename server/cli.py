@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import security, tls
+from .cluster import server_secret
 from .config import CONFIG_ENV, ConfigError, Settings, find_config, load_settings
 from .storage import Database, queries
 from .storage.models import utc_now
@@ -125,10 +126,9 @@ def _serve(config_path: Path, settings: Settings, args: argparse.Namespace) -> i
 
 
 def _open(settings: Settings) -> tuple[Database, bytes]:
-    secret = security.load_or_create_secret(settings.data_dir / "secret.key")
     database = Database(settings.database_url, readers=1)
     database.migrate()
-    return database, secret
+    return database, server_secret(settings, database)
 
 
 def _check_name(name: str) -> str:
@@ -219,7 +219,8 @@ def _admin_rotate(config_path: Path, settings: Settings, args: argparse.Namespac
 
     if settings.admin_api_key:
         raise CliError(f"admin_api_key is set in {config_path}: change it there, then /sync")
-    secret = security.load_or_create_secret(settings.data_dir / "secret.key")
+    database, secret = _open(settings)
+    database.close()
     key = security.new_api_key()
     security.write_private_file(
         admin_digest_path(settings), security.digest_key(secret, key).encode()

@@ -73,6 +73,12 @@ class Settings:
     handshake_timeout: int = 10
     shutdown_grace: int = 10
     directory_page_size: int = 50
+    # Several instances on one PostgreSQL database (docs/scaling.md): what
+    # they tell each other (push, /sync, /logs, limits) goes through Redis.
+    # Empty: one instance, nothing shared but the database.
+    redis_url: str = field(default="", repr=False)  # may hold a password
+    # This instance's name in /logs and /sync replies (empty: host:port).
+    instance_name: str = ""
     # Where the file was read from (None: embedded defaults).
     source: Path | None = None
 
@@ -129,6 +135,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "directory_page_size": (1, 1000),
 }
 _PATH_KEYS = {"certs_dir", "data_dir", "log_file"}
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def find_config(explicit: str | os.PathLike[str] | None) -> Path:
@@ -205,6 +212,10 @@ def _validate(key: str, value: Any) -> Any:
         raise ConfigError(f"{key} must be a string, not {type(value).__name__}")
     if key == "host" and not value.strip():
         raise ConfigError("host must not be empty")
+    if key == "redis_url" and value and not value.startswith(_REDIS_SCHEMES):
+        raise ConfigError("redis_url must be empty or a URL such as redis://127.0.0.1:6379/0")
+    if key == "instance_name" and (len(value) > 100 or not value.isprintable()):
+        raise ConfigError("instance_name must be printable text of at most 100 characters")
     if key == "database_url" and "://" not in value:
         raise ConfigError("database_url must be a URL such as sqlite:///data/tchatator.db")
     if key in _PATH_KEYS:
@@ -236,6 +247,11 @@ def _check_coherence(values: dict[str, Any]) -> None:
         raise ConfigError(
             f"max_requests_per_hour ({hour}) is lower than max_requests_per_minute ({minute})"
         )
+    database = values.get("database_url", Settings.database_url)
+    if values.get("redis_url") and database.startswith("sqlite"):
+        # Instances sharing Redis must share their data too: SQLite is one file
+        # for one instance (docs/scaling.md).
+        raise ConfigError("redis_url needs database_url on PostgreSQL, not SQLite")
 
 
 def _resolve(settings: Settings, base: Path, source: Path | None) -> Settings:

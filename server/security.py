@@ -2,9 +2,11 @@
 
 API keys are random (256 bits), so a keyed fast hash is the right storage:
 ``HMAC-SHA256(server_secret, key)``. A slow password hash would turn every
-``/connexion`` into a denial-of-service lever (dependency-notes). The server
-secret lives in a 0600 file outside the database, so a stolen database alone
-does not let anyone test keys.
+``/connexion`` into a denial-of-service lever (dependency-notes). On SQLite
+the server secret lives in a 0600 file outside the database, so a stolen
+database alone does not let anyone test keys. On PostgreSQL it lives in the
+database (``server.cluster.server_secret``) so that N instances share it
+without copying files: there the database's own access control guards it.
 
 Session tokens (Pactocole section 4) are stateless: the user id, the issue
 time and 128 random bits, signed with an HMAC that also covers the user's

@@ -368,3 +368,28 @@ def scratch_postgres_database(prefix: str) -> Iterator[str]:
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+@contextlib.contextmanager
+def scratch_redis_database(number: int) -> Iterator[str]:
+    """Redis logical database ``number`` on the local Redis (skips the test
+    without one), emptied before and after. Each test module that uses Redis
+    takes a number of its own: xdist runs modules side by side, and the
+    instances name their pub/sub channels after the database too."""
+    import pytest
+
+    redis = pytest.importorskip("redis")
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=number, socket_timeout=3)
+    try:
+        client.flushdb()
+    except redis.RedisError as error:
+        pytest.skip(f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT}: {error}")
+    try:
+        yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{number}"
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            client.flushdb()
+        client.close()

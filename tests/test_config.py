@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from server.config import ConfigError, load_settings
+
 from .support import ADMIN_KEY, ROOT, Line, ServerProcess, write_config
 
 BASE = {
@@ -341,3 +343,18 @@ def test_server_refuses_a_key_others_can_read(first_start) -> None:
         key.chmod(0o600)
     first_start.start()  # and with the mode fixed it starts again
     assert first_start.port
+
+
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        ({"redis_url": "http://localhost"}, "redis_url must be empty or a URL"),
+        ({"redis_url": "redis://127.0.0.1:6379/0"}, "redis_url needs database_url on PostgreSQL"),
+        ({"instance_name": "a\nb"}, "instance_name must be printable"),
+    ],
+)
+def test_scale_out_keys_are_checked(tmp_path: Path, settings: dict, error: str) -> None:
+    path = tmp_path / ".tchatator"
+    write_config(path, settings)
+    with pytest.raises(ConfigError, match=error):
+        load_settings(path)

@@ -180,3 +180,14 @@ class RevokedToken(SQLModel, table=True):
 
     nonce: str = Field(primary_key=True, max_length=64)
     expires_at: datetime = Field(sa_column=_time_column(False, index=True))
+
+
+class SharedSecret(SQLModel, table=True):
+    """Secrets every instance on one PostgreSQL database shares (the server
+    secret that keys digests and tokens), created once by the first to start.
+    Unused on SQLite, where the secret stays in ``data_dir`` (one instance)."""
+
+    __tablename__ = "shared_secrets"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=512)

@@ -16,7 +16,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from .fastsql import Statement, db_time, execute, first, iso_from_db, rows
-from .models import BUCKET, Conversation, Message, Restriction, RevokedToken, User, utc_now
+from .models import (
+    BUCKET,
+    Conversation,
+    Message,
+    Restriction,
+    RevokedToken,
+    SharedSecret,
+    User,
+    utc_now,
+)
 
 __all__ = [
     "add_restriction",
@@ -658,3 +667,22 @@ def is_revoked(connection: Connection, nonce: str) -> bool:
 def purge_revoked(connection: Connection, now: datetime) -> int:
     result = connection.execute(sa.delete(revoked).where(revoked.c.expires_at <= now))
     return int(result.rowcount)
+
+
+# --- secrets shared by the instances of one PostgreSQL database -------------------------------
+
+
+def shared_secret(connection: Connection, name: str, candidate: str) -> str:
+    """The value stored under ``name``, storing ``candidate`` if there is none
+    yet: whichever instance comes first sets it, the others read it."""
+    table = SharedSecret.__table__  # type: ignore[attr-defined]
+    connection.execute(
+        sa.text(
+            "INSERT INTO shared_secrets (name, value) VALUES (:name, :value)"
+            " ON CONFLICT (name) DO NOTHING"
+        ),
+        {"name": name, "value": candidate},
+    )
+    return str(
+        connection.execute(sa.select(table.c.value).where(table.c.name == name)).scalar_one()
+    )
