@@ -42,7 +42,7 @@ from protocol.errors import (
 )
 
 from . import security, tls
-from .cluster import server_secret
+from .cluster import Cluster, server_secret
 from .commands import COMMANDS, Identity
 from .config import ConfigError, ConfigMissing, Settings, changed_keys, load_settings
 from .limits import RateLimiter, SlidingWindow
@@ -141,6 +141,8 @@ class App:
             settings.log_file, max_bytes=settings.log_max_bytes, backups=settings.log_backups
         )
         self.broker = Broker()
+        # With redis_url: the other instances (push, /sync, /logs; docs/scaling.md).
+        self.cluster: Cluster | None = None
         self.connections: set[ClientConnection] = set()
         self.connections_per_address: Counter[str] = Counter()
         self.refusals: Counter[str] = Counter()
@@ -166,6 +168,12 @@ class App:
             ssl_handshake_timeout=self.settings.handshake_timeout,
         )
         self.port = self.server.sockets[0].getsockname()[1]
+        if self.settings.redis_url:
+            name = self.settings.instance_name or f"{socket.gethostname()}:{self.port}"
+            self.cluster = Cluster(self, self.settings.redis_url, name)
+            self.broker.forward = self.cluster.forward_push
+            self.request_log.forward = self.cluster.forward_log
+            await self.cluster.start()
         self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
 
     async def _housekeep(self) -> None:
@@ -199,6 +207,9 @@ class App:
                 task.cancel()
             if late:
                 await asyncio.wait(late, timeout=2)
+        self.request_log.flush()
+        if self.cluster is not None:
+            await self.cluster.stop()
         await asyncio.to_thread(self.db.close)
         self.request_log.close()
 
@@ -231,6 +242,28 @@ class App:
         self.limiter.configure(new.max_requests_per_minute, new.max_requests_per_hour)
         self.failed_logins.set_limit(new.max_failed_logins_per_minute)
         return live, restart
+
+    async def sync_everywhere(self) -> dict[str, Any]:
+        """``/sync``: this instance reloads its file, then asks the others to
+        reload theirs; the reply says which did (``instances``).
+
+        Raises:
+            NotFound, BadRequest: this instance's file (nothing is asked then).
+        """
+        live, restart = self.reload_settings()
+        reply: dict[str, Any] = {"reloaded": live, "restart_required": restart}
+        if self.cluster is not None:
+            reply["instances"] = await self.cluster.sync(dict(reply))
+        return reply
+
+    async def latest_logs(self, count: int) -> list[dict[str, Any]]:
+        """``/logs``: every instance's newest entries (with Redis), else this one's."""
+        if self.cluster is not None:
+            self.request_log.flush()
+            entries = await self.cluster.latest_logs(count)
+            if entries is not None:
+                return entries
+        return self.request_log.last(count)
 
     # --- connections ---------------------------------------------------------------
 

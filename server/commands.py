@@ -516,8 +516,7 @@ async def cmd_sanctions(app: App, conn: ClientConnection) -> dict[str, Any] | No
 )
 async def cmd_sync(app: App, conn: ClientConnection) -> dict[str, Any]:
     """Raises: NotFound (file missing), BadRequest (invalid file)."""
-    live, restart = app.reload_settings()
-    return {"reloaded": live, "restart_required": restart}
+    return await app.sync_everywhere()
 
 
 @command(
@@ -529,7 +528,7 @@ async def cmd_logs(app: App, conn: ClientConnection, n: int) -> dict[str, Any] |
     """Raises: BadRequest (n < 1)."""
     if n < 1:
         raise BadRequest("n must be at least 1")
-    entries = app.request_log.last(n)
+    entries = await app.latest_logs(n)
     return {"logs": entries} if entries else None
 
 

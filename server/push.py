@@ -1,13 +1,16 @@
 """Live delivery: who listens, and handing them ``* <event> <json>`` lines.
 
-In-process only: every listener of a user is on this server. A listener that
-does not read its socket is cut off rather than allowed to grow the server's
-memory (``MAX_PENDING_PUSH_BYTES`` in ``app``).
+The broker knows the listeners of this instance. With several instances
+(``redis_url``), ``forward`` hands each event's line to the cluster, which
+publishes it for the other instances; they hand it to their own listeners
+with ``deliver`` (``server.cluster``). A listener that does not read its
+socket is cut off rather than allowed to grow the server's memory
+(``MAX_PENDING_PUSH_BYTES`` in ``app``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from protocol.codec import encode_push
@@ -22,6 +25,8 @@ class Listener(Protocol):
 class Broker:
     def __init__(self) -> None:
         self._listeners: dict[int, set[Listener]] = {}
+        # Set by the cluster: (user ids, encoded line) for the other instances.
+        self.forward: Callable[[set[int], bytes], None] | None = None
 
     def subscribe(self, user_id: int, listener: Listener) -> None:
         self._listeners.setdefault(user_id, set()).add(listener)
@@ -45,10 +50,22 @@ class Broker:
         exclude: Listener | None = None,
     ) -> None:
         line: bytes | None = None
-        for user_id in set(user_ids):
+        targets = set(user_ids)
+        for user_id in targets:
             for listener in tuple(self._listeners.get(user_id, ())):
                 if listener is exclude:
                     continue
                 if line is None:
                     line = encode_push(event, data)
                 listener.push(line)
+        if self.forward is not None:
+            self.forward(targets, encode_push(event, data) if line is None else line)
+
+    def deliver(self, user_ids: Iterable[int], line: bytes) -> None:
+        """An event published by another instance, to this one's listeners."""
+        for user_id in user_ids:
+            for listener in tuple(self._listeners.get(user_id, ())):
+                listener.push(line)
+
+    def all_listeners(self) -> list[Listener]:
+        return [listener for listeners in self._listeners.values() for listener in listeners]

@@ -19,10 +19,11 @@ import logging.handlers
 import queue
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RequestLog"]
+__all__ = ["Entry", "RequestLog", "entry_json"]
 
 KEPT_IN_MEMORY = 10_000
 FLUSH_DELAY = 0.05  # seconds a log line may wait to be written with others
@@ -47,12 +48,12 @@ def _iso_second(whole: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
 
 
-def _entry_json(entry: Entry) -> dict[str, Any]:
+def entry_json(entry: Entry) -> dict[str, Any]:
     return {"time": _iso(entry[0]), **dict(zip(_FIELDS[1:], entry[1:], strict=True))}
 
 
 def _line(entry: Entry) -> str:
-    # The same JSON as json.dumps(_entry_json(entry)) without its cost: every
+    # The same JSON as json.dumps(entry_json(entry)) without its cost: every
     # value is a number, null, or a string of safe characters except the peer
     # (an address) and the command (a word from the table, or "?").
     moment, peer, user, command, code, duration_ms = entry
@@ -76,6 +77,8 @@ class RequestLog:
         self._listener = logging.handlers.QueueListener(self._queue, handler)
         self._handler = handler
         self._pending: list[Entry] = []
+        # Set by the cluster: each flushed burst, for the log every instance reads.
+        self.forward: Callable[[list[Entry]], None] | None = None
         self._flush_scheduled = False
         self._listener.start()
 
@@ -95,17 +98,23 @@ class RequestLog:
             except RuntimeError:  # no loop (tools, tests): write at once
                 self._flush()
 
+    def flush(self) -> None:
+        """Hand what is pending to the file (and the cluster) now."""
+        self._flush()
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         if self._pending:
             pending, self._pending = self._pending, []
             text = "\n".join(_line(entry) for entry in pending)
             self._queue.put(logging.makeLogRecord({"msg": text, "levelno": logging.INFO}))
+            if self.forward is not None:
+                self.forward(pending)
 
     def last(self, count: int) -> list[dict[str, Any]]:
         """The newest ``count`` entries, newest last."""
         entries = list(self.recent) if count >= len(self.recent) else list(self.recent)[-count:]
-        return [_entry_json(entry) for entry in entries]
+        return [entry_json(entry) for entry in entries]
 
     def close(self) -> None:
         self._flush()

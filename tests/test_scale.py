@@ -5,6 +5,7 @@ one Redis logical database, both created and emptied by the tests.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,3 +93,102 @@ def test_an_upgraded_instance_keeps_its_file_secret(database_url: str, tmp_path:
                 assert line.ask(f"/connexion {pro['api_key']}").code == 200
         finally:
             fresh.stop()
+
+
+# --- 3. live delivery across instances ----------------------------------------------------------
+
+
+def test_push_crosses_instances_once(pair: tuple[ServerProcess, ServerProcess]) -> None:
+    """A listener on each instance for the same user: each hears every event
+    exactly once, whichever instance the sender used."""
+    first, second = pair
+    pro = first.add_user("pro", "Écoute partout")
+    client = first.add_user("client", "Expéditrice")
+    listeners = [Line(first), Line(second)]
+    for line in listeners:
+        line.login(pro["api_key"])
+        assert line.ask("/push on").code == 200
+    senders = [Line(first), Line(second)]
+    for line in senders:
+        line.login(client["api_key"])
+    sent = []
+    for number in range(6):
+        reply = senders[number % 2].ask(f"/message {pro['id']} push {number}")
+        assert reply.code == 200, reply
+        sent.append(reply.body["id"])
+    for line in listeners:
+        heard = [line.push() for _ in sent]
+        assert [push.event for push in heard] == ["message"] * len(sent)
+        assert [push.data["id"] for push in heard] == sent  # in order, none twice
+        assert line.silent(0.5)  # and nothing more
+    for line in listeners + senders:
+        line.close()
+
+
+# --- 5. one log, one configuration --------------------------------------------------------------
+
+
+def test_logs_through_either_instance_show_both(
+    pair: tuple[ServerProcess, ServerProcess],
+) -> None:
+    first, second = pair
+    with Line(first) as on_first, Line(second) as on_second:
+        assert on_first.ask("/nothing-a").code == 404
+        assert on_second.ask("/nothing-b").code == 404
+        on_first.login(ADMIN_KEY)
+        on_second.login(ADMIN_KEY)
+        time.sleep(0.3)  # the other instance's burst reaches Redis after FLUSH_DELAY
+        for line in (on_first, on_second):
+            logs = line.ask("/logs 200").body["logs"]
+            times = [entry["time"] for entry in logs]
+            assert times == sorted(times)
+            names = {entry["instance"] for entry in logs}
+            assert {"a", "b"} <= names, logs
+            assert set(logs[0]) == {
+                "time",
+                "peer",
+                "user",
+                "command",
+                "code",
+                "duration_ms",
+                "instance",
+            }
+
+
+def test_logs_survive_an_instance_restart(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    gone = instance(tmp_path / "gone", database_url, redis_url, instance_name="gone").start()
+    with Line(gone) as line:
+        assert line.ask("/parti").code == 404
+    gone.stop()
+    other = instance(tmp_path / "other", database_url, redis_url, instance_name="other").start()
+    try:
+        with Line(other) as line:
+            line.login(ADMIN_KEY)
+            logs = line.ask("/logs 1000").body["logs"]
+            assert any(entry["instance"] == "gone" and entry["code"] == 404 for entry in logs)
+    finally:
+        other.stop()
+
+
+def test_sync_reloads_every_instance(pair: tuple[ServerProcess, ServerProcess]) -> None:
+    first, second = pair
+    for server in pair:
+        server.rewrite_config(max_message_size=150)
+    try:
+        with Line(first) as admin, Line(second) as on_second:
+            admin.login(ADMIN_KEY)
+            reply = admin.ask("/sync")
+            assert reply.code == 200, reply
+            assert reply.body["reloaded"] == ["max_message_size"]
+            instances = {entry["instance"]: entry for entry in reply.body["instances"]}
+            assert set(instances) == {"a", "b"}, reply.body
+            assert instances["b"]["reloaded"] == ["max_message_size"]
+            assert on_second.ask("/limites").body["max_message_size"] == 150
+    finally:
+        for server in pair:
+            server.rewrite_config(max_message_size=1000)
+        with Line(second) as admin:
+            admin.login(ADMIN_KEY)
+            assert admin.ask("/sync").code == 200
