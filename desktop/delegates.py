@@ -26,12 +26,13 @@ from PySide6.QtGui import (
     QTextLayout,
     QTextOption,
 )
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+from PySide6.QtWidgets import QStyle, QStyleOptionViewItem, QWidget
 
 from protocol.models import Message
 
 from .formatting import day_label, list_time, short_time
 from .models import ConversationListModel, MessageModel
+from .plain import PlainToolTipDelegate
 
 __all__ = ["ConversationDelegate", "MessageDelegate", "mix"]
 
@@ -250,7 +251,7 @@ class BubblePainter:
         painter.restore()
 
 
-class MessageDelegate(QStyledItemDelegate):
+class MessageDelegate(PlainToolTipDelegate):
     """Bubbles: mine on the right in the accent colour, theirs on the left."""
 
     def __init__(self, view: QWidget) -> None:
@@ -336,7 +337,7 @@ class MessageDelegate(QStyledItemDelegate):
 # --- the conversation list ---------------------------------------------------------------------
 
 
-class ConversationDelegate(QStyledItemDelegate):
+class ConversationDelegate(PlainToolTipDelegate):
     """Two lines per conversation: name and time; preview and unread badge."""
 
     def _metrics(self, option: QStyleOptionViewItem) -> tuple[QFont, QFont, QFontMetricsF]:

@@ -29,6 +29,7 @@ from protocol.models import LogEntry, Restriction, User
 
 from ..errors import Action, ServiceError
 from ..models import LogModel, RestrictionModel, UserTableModel
+from ..plain import PlainToolTipDelegate
 from ..service import ChatService, ConnectionState
 from ..settings import Settings
 from .base import ServiceWindow
@@ -54,6 +55,7 @@ def _table(
     table.setObjectName(name)
     table.setAccessibleName(accessible)
     table.setModel(proxy)
+    table.setItemDelegate(PlainToolTipDelegate(table))
     table.setSortingEnabled(True)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

@@ -15,7 +15,6 @@ from PySide6.QtCore import QEvent
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QLabel,
     QMainWindow,
     QMenu,
     QSystemTrayIcon,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from ..errors import ServiceError
 from ..icon import app_icon
+from ..plain import PlainLabel, plain_notification
 from ..service import ChatService, ConnectionState
 from ..settings import Settings
 from .dialogs import ShortcutsDialog
@@ -59,7 +59,7 @@ class ServiceWindow(QMainWindow):
         self._layout.addWidget(self.offline_bar)
         self._layout.addWidget(self.notice)
         self.setCentralWidget(container)
-        self.connection_label = QLabel(self)
+        self.connection_label = PlainLabel("", self)
         self.connection_label.setObjectName("connection-state")
         self.statusBar().addPermanentWidget(self.connection_label)
         self.tray: QSystemTrayIcon | None = None
@@ -213,7 +213,9 @@ class ServiceWindow(QMainWindow):
     def notify(self, title: str, text: str, open_action: object = None) -> None:
         """A desktop notification where there is a tray; a banner otherwise."""
         if self.tray is not None and self.tray.isVisible():
-            self.tray.showMessage(title, text, app_icon(self.kind), NOTIFICATION_MS)
+            self.tray.showMessage(
+                title, plain_notification(text), app_icon(self.kind), NOTIFICATION_MS
+            )
         else:
             actions = ((self.tr("&Open"), open_action),) if callable(open_action) else ()
             self.notice.show_message(

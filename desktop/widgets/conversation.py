@@ -31,6 +31,7 @@ from protocol.models import Message, User
 from ..delegates import MessageDelegate
 from ..formatting import full_time
 from ..models import MessageModel
+from ..plain import PlainLabel
 from .composer import Composer
 
 __all__ = ["ConversationPane", "MessageListView"]
@@ -287,7 +288,7 @@ class ConversationPane(QWidget):
         margin = self.fontMetrics().height() // 2
         header.setContentsMargins(margin, margin, margin, 0)
         titles = QVBoxLayout()
-        self.title = QLabel(body)
+        self.title = PlainLabel("", body)
         self.title.setObjectName("partner-name")
         font = QFont(self.title.font())
         font.setBold(True)
@@ -295,7 +296,7 @@ class ConversationPane(QWidget):
             font.setPointSizeF(font.pointSizeF() * 1.2)
         self.title.setFont(font)
         self.title.setAccessibleName(self.tr("Conversation with"))
-        self.status = QLabel(body)
+        self.status = PlainLabel("", body)
         self.status.setObjectName("partner-status")
         titles.addWidget(self.title)
         titles.addWidget(self.status)

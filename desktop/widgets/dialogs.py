@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -31,6 +32,7 @@ from protocol.models import Message, User
 
 from ..formatting import full_time
 from ..models import RestrictionModel, UserTableModel
+from ..plain import PlainLabel, PlainToolTipDelegate
 
 __all__ = [
     "DirectoryDialog",
@@ -77,6 +79,7 @@ def confirm(
     )
     yes = box.addButton(yes_text, QMessageBox.ButtonRole.AcceptRole)
     box.setDefaultButton(QMessageBox.StandardButton.Cancel if destructive else yes)
+    box.setTextFormat(Qt.TextFormat.PlainText)  # the text names people
     box.setObjectName("confirm")
 
     def done() -> None:
@@ -99,7 +102,7 @@ class InfoDialog(QDialog):
         form = QFormLayout(self)
 
         def add(label: str, value: str) -> None:
-            field = QLabel(value, self)
+            field = PlainLabel(value, self)
             field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             field.setWordWrap(True)
             field.setAccessibleName(label)
@@ -131,6 +134,7 @@ class _TableDialog(QDialog):
         proxy.setFilterKeyColumn(0)
         table = QTableView(self)
         table.setModel(proxy)
+        table.setItemDelegate(PlainToolTipDelegate(table))
         table.setObjectName(name)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -257,8 +261,11 @@ class ShortcutsDialog(QDialog):
         self.setWindowTitle(self.tr("Keyboard shortcuts"))
         form = QFormLayout(self)
         for keys, meaning in rows:
-            label = QLabel(f"<b>{keys}</b>", self)
-            form.addRow(label, QLabel(meaning, self))
+            label = PlainLabel(keys, self)
+            bold = QFont(label.font())
+            bold.setBold(True)
+            label.setFont(bold)
+            form.addRow(label, PlainLabel(meaning, self))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)

@@ -39,6 +39,7 @@ from protocol.models import User
 
 from ..errors import Action, describe_status, offline_message
 from ..icon import app_icon
+from ..plain import PlainLabel
 from ..service import CertificateChanged, ChatService
 from ..settings import KeyStore, Settings, TrustedServer
 from ..trust import CertificateOffer, ServerAddress, TrustError, fingerprint_of_pem
@@ -48,11 +49,19 @@ __all__ = ["FingerprintDialog", "LoginDialog", "role_allowed"]
 
 DEFAULT_SERVER = "localhost:4242"
 DEFAULT_CA_FILE = Path("certs") / "ca.pem"
+# The hosts for which ./certs/ca.pem is taken as the server's own CA: a server
+# started from this folder. For any other host a file lying in the current
+# folder proves nothing, so the fingerprint step is offered instead.
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def role_allowed(kind: str, role: str) -> bool:
     """Each app is for its users; the admin key opens moderation in either."""
     return role == "admin" or role == kind
+
+
+def is_local(address: ServerAddress) -> bool:
+    return address.host.lower() in LOCAL_HOSTS
 
 
 def _read_ca(path: str) -> str:
@@ -67,7 +76,7 @@ class FingerprintDialog(QDialog):
         self.setObjectName("fingerprint")
         self.setWindowTitle(self.tr("Check the server's certificate"))
         layout = QVBoxLayout(self)
-        intro = QLabel(
+        intro = PlainLabel(
             self.tr(
                 "First connection to %1. Compare this SHA-256 fingerprint with the one "
                 'the server printed when it started ("CA fingerprint"), or ask its '
@@ -189,8 +198,10 @@ class LoginDialog(QDialog):
         self.ca_edit = QLineEdit(ca_file, box)
         self.ca_edit.setObjectName("ca-file")
         self.ca_edit.setAccessibleName(self.tr("CA file"))
-        if not ca_file and DEFAULT_CA_FILE.is_file():
-            self.ca_edit.setText(str(DEFAULT_CA_FILE.resolve()))
+        # True while the CA field holds the local default (not a file the user chose).
+        self._ca_prefilled = False
+        # Until the user picks a way to trust, it follows the server typed.
+        self._trust_chosen = bool(ca_file)
         browse = QPushButton(self.tr("&Browse…"), box)
         browse.clicked.connect(self._browse)
         row.addSpacing(self.fontMetrics().height())
@@ -221,7 +232,7 @@ class LoginDialog(QDialog):
             note.setWordWrap(True)
             note.setEnabled(False)
             layout.addWidget(note)
-        self.status = QLabel(self)
+        self.status = PlainLabel("", self)
         self.status.setObjectName("login-status")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -237,7 +248,9 @@ class LoginDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.server_edit.editingFinished.connect(self._server_changed)
-        self.ca_edit.textEdited.connect(lambda _text: self.file_radio.setChecked(True))
+        self.ca_edit.textEdited.connect(self._ca_chosen)
+        for radio in (self.saved_radio, self.file_radio, self.tofu_radio):
+            radio.clicked.connect(self._trust_clicked)
         self._server_changed()
         if ca_file:
             self.file_radio.setChecked(True)
@@ -252,17 +265,39 @@ class LoginDialog(QDialog):
         except ValueError:
             return None
 
+    def _ca_chosen(self, *_: object) -> None:
+        self._ca_prefilled = False
+        self._trust_chosen = True
+        self.file_radio.setChecked(True)
+
+    def _trust_clicked(self) -> None:
+        self._trust_chosen = True
+
+    def _prefill_ca(self, server: str | None) -> None:
+        """``./certs/ca.pem`` in the CA field for a local server only (issue 10, item 9)."""
+        local = server is not None and is_local(ServerAddress.parse(server))
+        if local and not self.ca_edit.text() and DEFAULT_CA_FILE.is_file():
+            self.ca_edit.setText(str(DEFAULT_CA_FILE.resolve()))
+            self._ca_prefilled = True
+        elif not local and self._ca_prefilled:
+            self.ca_edit.clear()
+            self._ca_prefilled = False
+
     def _server_changed(self) -> None:
         server = self._server_key()
+        self._prefill_ca(server)
         trusted = self.settings.trusted(server) if server else None
         self.saved_radio.setVisible(trusted is not None)
         if trusted is not None:
             self.saved_radio.setText(
                 self.tr("Already trusted (fingerprint %1…)").replace("%1", trusted.fingerprint[:23])
             )
+        if trusted is not None and not self._trust_chosen:
             self.saved_radio.setChecked(True)
-        elif self.saved_radio.isChecked() or not (
-            self.file_radio.isChecked() or self.tofu_radio.isChecked()
+        elif (
+            not self._trust_chosen
+            or (self.saved_radio.isChecked() and trusted is None)
+            or not any(r.isChecked() for r in (self.saved_radio, self.file_radio, self.tofu_radio))
         ):
             (self.file_radio if self.ca_edit.text() else self.tofu_radio).setChecked(True)
         if server and not self.key_edit.text():
@@ -277,7 +312,7 @@ class LoginDialog(QDialog):
 
         def chosen(path: str) -> None:
             self.ca_edit.setText(path)
-            self.file_radio.setChecked(True)
+            self._ca_chosen()
 
         dialog.fileSelected.connect(chosen)
         dialog.open()

@@ -15,13 +15,13 @@ from PySide6.QtWidgets import (
     QApplication,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QToolButton,
     QWidget,
 )
 
 from ..delegates import mix
+from ..plain import PlainLabel, plain_tooltip
 
 __all__ = ["NoticeBar", "Severity"]
 
@@ -56,7 +56,7 @@ class NoticeBar(QFrame):
         layout = QHBoxLayout(self)
         margin = self.fontMetrics().height() // 3
         layout.setContentsMargins(margin * 2, margin, margin, margin)
-        self.label = QLabel(self)
+        self.label = PlainLabel("", self)  # names, message text, the server's words
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.label, 1)
@@ -135,7 +135,7 @@ class NoticeBar(QFrame):
     ) -> None:
         self._severity = severity
         self.label.setText(text)
-        self.label.setToolTip(detail)
+        self.label.setToolTip(plain_tooltip(detail))
         self.setAccessibleName(text)
         self.setAccessibleDescription(detail or text)
         for button in self._buttons:

@@ -191,3 +191,46 @@ def test_a_certificate_from_another_authority_gets_no_key(
         logs = line.ask("/logs 100").body or {"logs": []}
     logins = [entry for entry in logs["logs"] if entry["command"] == "/connexion"]
     assert len(logins) == 1  # the admin's own, just above
+
+
+def test_the_local_ca_file_is_offered_for_a_local_server_only(
+    qtbot, qloop, server, tmp_path, monkeypatch
+) -> None:
+    """./certs/ca.pem proves nothing about a remote server (issue 10, item 9)."""
+    (tmp_path / "certs").mkdir()
+    local_ca = tmp_path / "certs" / "ca.pem"
+    local_ca.write_text(server.ca_file.read_text())
+    monkeypatch.chdir(tmp_path)
+    for address in ("localhost:4242", "127.0.0.1:4242", "[::1]:4242"):
+        dialog, _ = _dialog(qtbot, "client", address, "")
+        assert dialog.ca_edit.text() == str(local_ca.resolve()), address
+        assert dialog.file_radio.isChecked(), address
+    # A remote server: no file offered, the fingerprint step instead.
+    remote, _ = _dialog(qtbot, "client", "chat.example.org:4242", "")
+    assert remote.ca_edit.text() == "" and remote.tofu_radio.isChecked()
+    # Typing a remote address after a local one takes the local file away...
+    dialog.server_edit.setText("chat.example.org:4242")
+    dialog.server_edit.editingFinished.emit()
+    assert dialog.ca_edit.text() == "" and dialog.tofu_radio.isChecked()
+    # ...and back to a local one offers it again.
+    dialog.server_edit.setText("localhost:4242")
+    dialog.server_edit.editingFinished.emit()
+    assert dialog.ca_edit.text() == str(local_ca.resolve()) and dialog.file_radio.isChecked()
+    # A file the user chose (typed, browsed or --ca) stays, whatever the server.
+    chosen, _ = _dialog(qtbot, "client", "chat.example.org:4242", "")
+    chosen.ca_edit.clear()
+    qtbot.keyClicks(chosen.ca_edit, str(server.ca_file))
+    assert chosen.file_radio.isChecked()
+    chosen.server_edit.setText("other.example.org:4242")
+    chosen.server_edit.editingFinished.emit()
+    assert chosen.ca_edit.text() == str(server.ca_file) and chosen.file_radio.isChecked()
+    given = LoginDialog(
+        "client",
+        ChatService(),
+        Settings(),
+        KeyStore(),
+        server="chat.example.org:4242",
+        ca_file=str(server.ca_file),
+    )
+    qtbot.addWidget(given)
+    assert given.ca_edit.text() == str(server.ca_file) and given.file_radio.isChecked()

@@ -1,0 +1,91 @@
+"""Remote text is shown as it was typed, never interpreted (issue 10, item 3).
+
+Message text, user names and the server's own error words come from other
+people. Qt guesses whether a string is rich text (``Qt::mightBeRichText``) in
+every ``QLabel`` left on ``AutoText``, in ``QMessageBox`` and in every tooltip:
+a customer named ``<b style="font-size:40pt">Compte suspendu</b>`` would show
+a fake banner in a pro's window, and ``<img src="file:///...">`` would load a
+local file. So:
+
+- every label that may hold remote text is a ``PlainLabel``;
+- every tooltip that may hold remote text goes through ``plain_tooltip``
+  (tooltips have no format switch: the text is escaped into a paragraph that
+  Qt renders back to exactly the original characters);
+- item views' tooltips (``ToolTipRole``) are shown by their delegate
+  through ``show_plain_tooltip``;
+- desktop notifications go through ``plain_notification`` (freedesktop
+  notification servers read a subset of HTML in the body).
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+
+from PySide6.QtCore import QEvent, QModelIndex
+from PySide6.QtGui import QHelpEvent, Qt  # QtGui's Qt adds convertFromPlainText
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLabel,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QToolTip,
+    QWidget,
+)
+
+__all__ = [
+    "PlainLabel",
+    "PlainToolTipDelegate",
+    "plain_notification",
+    "plain_tooltip",
+    "show_plain_tooltip",
+]
+
+
+class PlainLabel(QLabel):
+    """A ``QLabel`` that shows its text literally, whatever it looks like."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setText(text)
+
+
+def plain_tooltip(text: str) -> str:
+    """``text`` as a tooltip that shows it literally (empty stays empty: no tooltip)."""
+    if not text:
+        return ""
+    return Qt.convertFromPlainText(text, Qt.WhiteSpaceMode.WhiteSpaceNormal)
+
+
+def plain_notification(text: str) -> str:
+    """``text`` for a desktop notification's body: markup escaped where it is read."""
+    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return html.escape(text, quote=False)
+    return text
+
+
+def show_plain_tooltip(event: QHelpEvent, view: QAbstractItemView, index: QModelIndex) -> bool:
+    """An item view's tooltip (``ToolTipRole``) shown literally; for ``helpEvent``."""
+    text = index.data(Qt.ItemDataRole.ToolTipRole) if index.isValid() else None
+    if not text:
+        QToolTip.hideText()
+        event.ignore()
+        return False
+    QToolTip.showText(event.globalPos(), plain_tooltip(str(text)), view, view.visualRect(index))
+    return True
+
+
+class PlainToolTipDelegate(QStyledItemDelegate):
+    """The standard delegate, with tooltips shown literally (tables of names)."""
+
+    def helpEvent(
+        self,
+        event: QHelpEvent,
+        view: QAbstractItemView,
+        option: QStyleOptionViewItem,
+        index: QModelIndex,
+    ) -> bool:
+        if event is not None and event.type() == QEvent.Type.ToolTip:
+            return show_plain_tooltip(event, view, index)
+        return super().helpEvent(event, view, option, index)
