@@ -38,6 +38,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from server.config import toml_document
+
 from . import procs, profile, report
 from .fill import FillPlan, Population, fill
 from .pool import LoadPool
@@ -1015,21 +1017,8 @@ def _sleep_until(instant: float) -> None:
         time.sleep(left)
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        import json
-
-        return json.dumps(value)
-    return str(value)
-
-
 def _write_config(path: Path, settings: dict[str, Any]) -> None:
-    path.write_text(
-        "".join(f"{key} = {_toml_value(value)}\n" for key, value in settings.items()),
-        encoding="utf-8",
-    )
+    path.write_text(toml_document(settings), encoding="utf-8")
 
 
 # --- the command ---------------------------------------------------------------------------------

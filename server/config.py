@@ -1,5 +1,13 @@
 """The ``.tchatator`` file: TOML, every key optional (Pactocole section 6).
 
+One setting = one declaration: each field of ``Settings`` is declared once,
+by ``setting()``, with its type (the annotation, and the parser that checks
+a value read from the file, range included), its default, whether ``/sync``
+applies it live or it needs a restart, and the comment the file shows.
+Validation (``load_settings``), the live keys (``LIVE_KEYS``) and the
+commented file (``template()``, which the committed ``.tchatator`` must
+equal: ``python -m server.config > .tchatator``) are derived from them.
+
 ``load_settings`` reads and validates the whole file into an immutable
 ``Settings``; anything wrong raises ``ConfigError`` naming the key, and
 nothing changes (``/sync`` relies on that: the running settings stay).
@@ -9,9 +17,11 @@ Relative paths are resolved against the folder of the file.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -19,15 +29,22 @@ from typing import Any
 
 from protocol.codec import STANDARD_LABELS, max_line_for
 
+from .tls import normalize_names
+
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG_NAME",
     "LIVE_KEYS",
     "ConfigError",
+    "Declaration",
     "Settings",
     "changed_keys",
+    "declarations",
     "find_config",
     "load_settings",
+    "template",
+    "toml_document",
+    "toml_value",
 ]
 
 CONFIG_ENV = "TCHATATOR_CONFIG"
@@ -42,44 +59,231 @@ class ConfigMissing(ConfigError):
     pass
 
 
+# --- declarations ---------------------------------------------------------------------
+
+# A parser checks one value read from the file and returns the value to keep;
+# it raises ConfigError naming the key.
+Parser = Callable[[str, Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    name: str
+    default: Any
+    parse: Parser
+    live: bool  # True: /sync applies it at once; False: it needs a restart
+    comment: str  # shown after the key in the .tchatator file
+    section: str  # the heading it is listed under in the .tchatator file
+
+
+# The .tchatator's sections, in file order.
+CONTRACT = "The contract's keys (Pactocole section 6):"
+BESIDES = "What the server needs besides:"
+HOLDINGS = "Limits on what a client can make the server hold:"
+INSTANCES = "Several instances on one PostgreSQL database (docs/scaling.md):"
+
+_DECLARED = "tchatator_setting"
+
+
+def setting(
+    default: Any, parse: Parser, *, live: bool, section: str, comment: str = "", repr: bool = True
+) -> Any:
+    """A field of ``Settings`` and its declaration (see the module docstring)."""
+    metadata = {_DECLARED: (default, parse, live, comment, section)}
+    if isinstance(default, Mapping):
+        frozen = MappingProxyType(dict(default))
+        return field(default_factory=lambda: frozen, metadata=metadata, repr=repr)
+    return field(default=default, metadata=metadata, repr=repr)
+
+
+# --- the parsers: one per kind of value -----------------------------------------------------
+
+
+def integer(low: int, high: int) -> Parser:
+    def parse(key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, not {type(value).__name__}")
+        if not low <= value <= high:
+            raise ConfigError(f"{key} must be between {low} and {high}, not {value}")
+        return value
+
+    return parse
+
+
+def _string_value(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, not {type(value).__name__}")
+    return value
+
+
+def any_string(key: str, value: Any) -> str:
+    return _string_value(key, value)
+
+
+def non_empty(key: str, value: Any) -> str:
+    if not _string_value(key, value).strip():
+        raise ConfigError(f"{key} must not be empty")
+    return value
+
+
+def database_url(key: str, value: Any) -> str:
+    if "://" not in _string_value(key, value):
+        raise ConfigError(f"{key} must be a URL such as sqlite:///data/tchatator.db")
+    return value
+
+
+def path(key: str, value: Any) -> Path:
+    return Path(non_empty(key, value)).expanduser()
+
+
+def one_of(*choices: str) -> Parser:
+    spelled = " or ".join(f'"{choice}"' for choice in choices)
+
+    def parse(key: str, value: Any) -> str:
+        if value not in choices:
+            raise ConfigError(f"{key} must be {spelled}")
+        return str(value)
+
+    return parse
+
+
+def server_names(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(name, str) and name.strip() for name in value
+    ):
+        raise ConfigError(f"{key} must be a list of non-empty strings")
+    try:
+        normalize_names(value)  # the same check the certificate will make
+    except ValueError as error:
+        raise ConfigError(f"{key}: {error}") from None
+    return tuple(name.strip() for name in value)
+
+
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def redis_url(key: str, value: Any) -> str:
+    if _string_value(key, value) and not value.startswith(_REDIS_SCHEMES):
+        raise ConfigError(f"{key} must be empty or a URL such as redis://127.0.0.1:6379/0")
+    return value
+
+
+def instance_name(key: str, value: Any) -> str:
+    if len(_string_value(key, value)) > 100 or not value.isprintable():
+        raise ConfigError(f"{key} must be printable text of at most 100 characters")
+    return value
+
+
+def status_labels(key: str, value: Any) -> Mapping[int, str]:
+    if not isinstance(value, dict):
+        raise ConfigError(f'[{key}] must be a table of code = "LABEL"')
+    codes: dict[int, str] = {}
+    for code, label in value.items():
+        if not (isinstance(code, str) and code.isascii() and code.isdigit() and len(code) == 3):
+            raise ConfigError(f"[{key}] key {code!r} is not a three-digit status code")
+        if not isinstance(label, str) or not label.strip():
+            raise ConfigError(f"[{key}] {code} must be a non-empty string")
+        if any(char in label for char in "\r\n") or not label.isprintable():
+            raise ConfigError(f"[{key}] {code} must be one printable line")
+        codes[int(code)] = label.strip()
+    return MappingProxyType(codes)
+
+
+DAY = 86400
+
+
 @dataclass(frozen=True)
 class Settings:
+    """The running settings; every field is a ``setting()`` declaration.
+
+    Field order is the order of the ``.tchatator`` file.
+    """
+
+    # fmt: off
     # --- the contract's keys (section 6) ---
-    port: int = 4242
-    max_messages: int = 20
-    max_message_size: int = 1000
-    max_requests_per_minute: int = 60
-    max_requests_per_hour: int = 1000
-    admin_api_key: str = field(default="", repr=False)
-    backlog: int = 128
-    block_duration: int = 86400
-    session_ttl: int = 86400
-    host: str = "127.0.0.1"
-    server_names: tuple[str, ...] = ()
-    tls_min_version: str = "1.3"
-    codes: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+    port: int = setting(
+        4242, integer(0, 65535), live=False, section=CONTRACT, comment="listening port")
+    host: str = setting(
+        "127.0.0.1", non_empty, live=False, section=CONTRACT,
+        comment='"0.0.0.0" or "::" to open it')
+    backlog: int = setting(
+        128, integer(1, 65535), live=False, section=CONTRACT, comment="listen queue")
+    max_messages: int = setting(
+        20, integer(1, 1000), live=True, section=CONTRACT,
+        comment="messages per page of /liste and /conversation")
+    max_message_size: int = setting(
+        1000, integer(1, 1_000_000), live=True, section=CONTRACT,
+        comment="characters (code points) of one message")
+    max_requests_per_minute: int = setting(
+        60, integer(1, 10_000_000), live=True, section=CONTRACT,
+        comment="per user (per address before login)")
+    max_requests_per_hour: int = setting(
+        1000, integer(1, 100_000_000), live=True, section=CONTRACT)
+    admin_api_key: str = setting(
+        "", any_string, live=True, section=CONTRACT, repr=False,
+        comment="empty: generated at first start, shown once (never commit one)")
+    block_duration: int = setting(
+        DAY, integer(1, 10 * 365 * DAY), live=True, section=CONTRACT,
+        comment="seconds a /bloque lasts")
+    session_ttl: int = setting(
+        DAY, integer(1, 365 * DAY), live=True, section=CONTRACT,
+        comment="seconds a session token stays valid")
+    server_names: tuple[str, ...] = setting(
+        (), server_names, live=False, section=CONTRACT,
+        comment="extra names/addresses in the certificate")
+    tls_min_version: str = setting(
+        "1.3", one_of("1.2", "1.3"), live=False, section=CONTRACT, comment='or "1.2"')
+    directory_page_size: int = setting(
+        50, integer(1, 1000), live=True, section=CONTRACT,
+        comment="users per page of /annuaire and /discussions")
     # --- what the server needs besides ---
-    database_url: str = "sqlite:///data/tchatator.db"
-    certs_dir: Path = Path("certs")
-    data_dir: Path = Path("data")
-    log_file: Path = Path("data/requests.log")
-    log_max_bytes: int = 10 * 1024 * 1024
-    log_backups: int = 5
-    max_connections: int = 10_000
-    max_connections_per_address: int = 200
-    max_failed_logins_per_minute: int = 10
-    idle_timeout: int = 300
-    idle_timeout_authenticated: int = 3600
-    handshake_timeout: int = 10
-    shutdown_grace: int = 10
-    directory_page_size: int = 50
-    # Several instances on one PostgreSQL database (docs/scaling.md): what
-    # they tell each other (push, /sync, /logs, limits) goes through Redis.
-    # Empty: one instance, nothing shared but the database.
-    redis_url: str = field(default="", repr=False)  # may hold a password
-    # This instance's name in /logs and /sync replies (empty: host:port).
-    instance_name: str = ""
-    # Where the file was read from (None: embedded defaults).
+    database_url: str = setting(
+        "sqlite:///data/tchatator.db", database_url, live=False, section=BESIDES,
+        comment="or postgresql://user@host/db")
+    certs_dir: Path = setting(Path("certs"), path, live=False, section=BESIDES)
+    data_dir: Path = setting(
+        Path("data"), path, live=False, section=BESIDES,
+        comment="server secret, generated admin key digest")
+    log_file: Path = setting(
+        Path("data/requests.log"), path, live=False, section=BESIDES,
+        comment="one JSON line per request, rotated")
+    log_max_bytes: int = setting(
+        10 * 1024 * 1024, integer(1024, 1 << 40), live=False, section=BESIDES,
+        comment="size at which the request log is rotated")
+    log_backups: int = setting(
+        5, integer(0, 1000), live=False, section=BESIDES,
+        comment="rotated request logs kept")
+    shutdown_grace: int = setting(
+        10, integer(0, 3600), live=True, section=BESIDES,
+        comment="seconds requests in flight get to finish on stop")
+    # --- limits on what a client can make the server hold ---
+    max_connections: int = setting(
+        10_000, integer(1, 1_000_000), live=True, section=HOLDINGS)
+    max_connections_per_address: int = setting(
+        200, integer(1, 1_000_000), live=True, section=HOLDINGS)
+    max_failed_logins_per_minute: int = setting(
+        10, integer(1, 1_000_000), live=True, section=HOLDINGS, comment="per address")
+    idle_timeout: int = setting(
+        300, integer(1, 7 * DAY), live=True, section=HOLDINGS, comment="seconds, before login")
+    idle_timeout_authenticated: int = setting(
+        3600, integer(1, 7 * DAY), live=True, section=HOLDINGS,
+        comment="seconds, after login (listeners in /push on: none)")
+    handshake_timeout: int = setting(
+        10, integer(1, 600), live=False, section=HOLDINGS,
+        comment="seconds for the TLS handshake")
+    # --- several instances: what they tell each other (push, /sync, /logs,
+    # limits) goes through Redis; empty: one instance, nothing shared but the database ---
+    redis_url: str = setting(
+        "", redis_url, live=False, section=INSTANCES, repr=False,  # may hold a password
+        comment="empty: one instance; redis://host:6379/0 (needs PostgreSQL)")
+    instance_name: str = setting(
+        "", instance_name, live=False, section=INSTANCES,
+        comment="this instance's name in /logs and /sync (empty: host:port)")
+    # --- the [codes] table (a code left out keeps its standard label) ---
+    codes: Mapping[int, str] = setting(
+        {}, status_labels, live=True, section="", comment="status labels")
+    # fmt: on
+    # Where the file was read from (None: embedded defaults); not a setting.
     source: Path | None = None
 
     @property
@@ -90,52 +294,29 @@ class Settings:
         return self.codes.get(code) or STANDARD_LABELS.get(code, "UNKNOWN")
 
 
+def declarations() -> dict[str, Declaration]:
+    """Every setting's declaration, in file order."""
+    return dict(_DECLARATIONS)
+
+
+def _collect() -> dict[str, Declaration]:
+    found: dict[str, Declaration] = {}
+    for item in dataclasses.fields(Settings):
+        if item.name == "source":
+            continue
+        if _DECLARED not in item.metadata:
+            raise TypeError(f"Settings.{item.name} is not declared with setting()")
+        found[item.name] = Declaration(item.name, *item.metadata[_DECLARED])
+    return found
+
+
+_DECLARATIONS = _collect()
+
 # Keys whose new value takes effect at once on /sync; the others need a restart.
-LIVE_KEYS = frozenset(
-    {
-        "max_messages",
-        "max_message_size",
-        "max_requests_per_minute",
-        "max_requests_per_hour",
-        "admin_api_key",
-        "block_duration",
-        "session_ttl",
-        "codes",
-        "max_connections",
-        "max_connections_per_address",
-        "max_failed_logins_per_minute",
-        "idle_timeout",
-        "idle_timeout_authenticated",
-        "shutdown_grace",
-        "directory_page_size",
-    }
-)
+LIVE_KEYS = frozenset(name for name, declared in _DECLARATIONS.items() if declared.live)
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "source"}
 
-# (minimum, maximum) of each integer key.
-_INT_RANGES: dict[str, tuple[int, int]] = {
-    "port": (0, 65535),
-    "max_messages": (1, 1000),
-    "max_message_size": (1, 1_000_000),
-    "max_requests_per_minute": (1, 10_000_000),
-    "max_requests_per_hour": (1, 100_000_000),
-    "backlog": (1, 65535),
-    "block_duration": (1, 10 * 365 * 86400),
-    "session_ttl": (1, 365 * 86400),
-    "log_max_bytes": (1024, 1 << 40),
-    "log_backups": (0, 1000),
-    "max_connections": (1, 1_000_000),
-    "max_connections_per_address": (1, 1_000_000),
-    "max_failed_logins_per_minute": (1, 1_000_000),
-    "idle_timeout": (1, 7 * 86400),
-    "idle_timeout_authenticated": (1, 7 * 86400),
-    "handshake_timeout": (1, 600),
-    "shutdown_grace": (0, 3600),
-    "directory_page_size": (1, 1000),
-}
-_PATH_KEYS = {"certs_dir", "data_dir", "log_file"}
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+# --- reading ----------------------------------------------------------------------------
 
 
 def find_config(explicit: str | os.PathLike[str] | None) -> Path:
@@ -172,72 +353,15 @@ def load_settings(path: Path, *, missing_ok: bool = False) -> tuple[Settings, li
     values: dict[str, Any] = {}
     warnings: list[str] = []
     for key, value in data.items():
-        if key not in _FIELDS:
+        declared = _DECLARATIONS.get(key)
+        if declared is None:
             # Unknown keys are reported, not fatal: a newer file may hold keys
             # an older server does not know.
             warnings.append(f"unknown key {key!r} ignored")
             continue
-        values[key] = _validate(key, value)
+        values[key] = declared.parse(key, value)
     _check_coherence(values)
     return _resolve(Settings(**values), path.parent, path), warnings
-
-
-def _validate(key: str, value: Any) -> Any:
-    if key in _INT_RANGES:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key} must be an integer, not {type(value).__name__}")
-        low, high = _INT_RANGES[key]
-        if not low <= value <= high:
-            raise ConfigError(f"{key} must be between {low} and {high}, not {value}")
-        return value
-    if key == "codes":
-        return _validate_codes(value)
-    if key == "server_names":
-        if not isinstance(value, list) or not all(
-            isinstance(name, str) and name.strip() for name in value
-        ):
-            raise ConfigError("server_names must be a list of non-empty strings")
-        from .tls import normalize_names
-
-        try:
-            normalize_names(value)  # the same check the certificate will make
-        except ValueError as error:
-            raise ConfigError(f"server_names: {error}") from None
-        return tuple(name.strip() for name in value)
-    if key == "tls_min_version":
-        if value not in ("1.2", "1.3"):
-            raise ConfigError('tls_min_version must be "1.2" or "1.3"')
-        return value
-    if not isinstance(value, str):
-        raise ConfigError(f"{key} must be a string, not {type(value).__name__}")
-    if key == "host" and not value.strip():
-        raise ConfigError("host must not be empty")
-    if key == "redis_url" and value and not value.startswith(_REDIS_SCHEMES):
-        raise ConfigError("redis_url must be empty or a URL such as redis://127.0.0.1:6379/0")
-    if key == "instance_name" and (len(value) > 100 or not value.isprintable()):
-        raise ConfigError("instance_name must be printable text of at most 100 characters")
-    if key == "database_url" and "://" not in value:
-        raise ConfigError("database_url must be a URL such as sqlite:///data/tchatator.db")
-    if key in _PATH_KEYS:
-        if not value.strip():
-            raise ConfigError(f"{key} must not be empty")
-        return Path(value).expanduser()
-    return value
-
-
-def _validate_codes(value: Any) -> Mapping[int, str]:
-    if not isinstance(value, dict):
-        raise ConfigError('[codes] must be a table of code = "LABEL"')
-    codes: dict[int, str] = {}
-    for code, label in value.items():
-        if not (isinstance(code, str) and code.isascii() and code.isdigit() and len(code) == 3):
-            raise ConfigError(f"[codes] key {code!r} is not a three-digit status code")
-        if not isinstance(label, str) or not label.strip():
-            raise ConfigError(f"[codes] {code} must be a non-empty string")
-        if any(char in label for char in "\r\n") or not label.isprintable():
-            raise ConfigError(f"[codes] {code} must be one printable line")
-        codes[int(code)] = label.strip()
-    return MappingProxyType(codes)
 
 
 def _check_coherence(values: dict[str, Any]) -> None:
@@ -276,7 +400,71 @@ def changed_keys(old: Settings, new: Settings) -> tuple[list[str], list[str]]:
     """Keys whose value differs: (taking effect live, needing a restart)."""
     live: list[str] = []
     restart: list[str] = []
-    for name in _FIELDS:
+    for name in _DECLARATIONS:
         if getattr(old, name) != getattr(new, name):
             (live if name in LIVE_KEYS else restart).append(name)
     return live, restart
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def toml_value(value: Any) -> str:
+    """One value as TOML (the types a setting can have)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | Path):
+        return json.dumps(str(value))  # a JSON string is a TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    if isinstance(value, int):
+        return str(value)
+    raise TypeError(f"no TOML spelling for {type(value).__name__}")
+
+
+def toml_document(values: Mapping[str, Any]) -> str:
+    """A ``.tchatator`` holding ``values`` (tables, such as ``codes``, last)."""
+    lines = []
+    tables = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            tables[key] = value
+        else:
+            lines.append(f"{key} = {toml_value(value)}")
+    for table, entries in tables.items():
+        lines.append(f"[{table}]")
+        lines.extend(f'"{key}" = {toml_value(value)}' for key, value in entries.items())
+    return "\n".join(lines) + "\n"
+
+
+def template() -> str:
+    """The commented ``.tchatator``: every key at its default, in file order."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    for declared in _DECLARATIONS.values():
+        if isinstance(declared.default, Mapping):
+            continue  # tables come last
+        notes = [declared.comment] if declared.comment else []
+        if not declared.live:
+            notes.append("(restart)")
+        entry = f"{declared.name} = {toml_value(declared.default)}"
+        sections.setdefault(declared.section, []).append((entry, " ".join(notes)))
+    lines = [
+        "# Tchatator configuration (TOML). Every key is optional; these are the defaults.",
+        "# Relative paths are resolved against the folder of this file.",
+        "# Reload the live keys with /sync (admin); the others need a restart.",
+        f"# Generated from server/config.py: python -m server.config > {DEFAULT_CONFIG_NAME}",
+    ]
+    for heading, entries in sections.items():
+        # Comments aligned within a section, two spaces after its longest entry.
+        column = max(32, *(len(entry) + 2 for entry, note in entries if note))
+        lines += ["", f"# {heading}"]
+        lines += [f"{entry.ljust(column)}# {note}" if note else entry for entry, note in entries]
+    codes = _DECLARATIONS["codes"]
+    lines += ["", f"# [codes]: {codes.comment}; a code left out keeps its standard label."]
+    lines.append("[codes]")
+    lines += [f'{code} = "{label}"' for code, label in STANDARD_LABELS.items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(template())

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.codec import NEED_DATA, Push, Reply, ReplyReader
+from server.config import toml_document
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_KEY = "test-admin-key-0123456789"
@@ -35,28 +36,8 @@ START_TIMEOUT = 30.0
 _LISTENING = re.compile(r"listening on (\S+):(\d+)")
 
 
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(item) for item in value) + "]"
-    return str(value)
-
-
 def write_config(path: Path, settings: dict[str, Any]) -> None:
-    lines = []
-    tables = {}
-    for key, value in settings.items():
-        if isinstance(value, dict):
-            tables[key] = value
-        else:
-            lines.append(f"{key} = {toml_value(value)}")
-    for table, values in tables.items():
-        lines.append(f"[{table}]")
-        lines.extend(f'"{key}" = {toml_value(value)}' for key, value in values.items())
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(toml_document(settings), encoding="utf-8")
 
 
 def _die_with_parent() -> None:

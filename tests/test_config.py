@@ -17,13 +17,20 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from server.config import ConfigError, load_settings
+from server.config import (
+    LIVE_KEYS,
+    ConfigError,
+    declarations,
+    load_settings,
+    template,
+    toml_document,
+)
 
 from .support import ADMIN_KEY, ROOT, Line, ServerProcess, write_config
 
@@ -84,6 +91,48 @@ def _assert_size_limit(client_line: Line, pro_id: int, size: int) -> None:
     reply = client_line.ask(f"/message {pro_id} {'b' * (size + 1)}")
     assert reply.code == 413, reply
     assert reply.body["max"] == size
+
+
+# --------------------------------------------------------------------------- declarations
+
+
+def test_committed_tchatator_is_the_generated_one() -> None:
+    """One setting = one declaration: the commented file is derived from them."""
+    committed = (ROOT / ".tchatator").read_text(encoding="utf-8")
+    assert committed == template(), (
+        "the committed .tchatator is not the one server/config.py declares; "
+        "regenerate it: python -m server.config > .tchatator"
+    )
+
+
+def test_the_generated_file_reads_back_as_the_defaults(tmp_path: Path) -> None:
+    file = tmp_path / ".tchatator"
+    file.write_text(template(), encoding="utf-8")
+    read, warnings = load_settings(file)
+    defaults, _ = load_settings(tmp_path / "missing", missing_ok=True)
+    assert warnings == []
+    for name in declarations():
+        if name != "codes":
+            assert getattr(read, name) == getattr(defaults, name), name
+    assert all(read.label(code) == defaults.label(code) for code in range(100, 600))
+
+
+@pytest.mark.parametrize("name", sorted(declarations()))
+def test_each_setting_round_trips_and_refuses_a_wrong_type(tmp_path: Path, name: str) -> None:
+    declared = declarations()[name]
+    file = tmp_path / ".tchatator"
+    file.write_text(toml_document({name: declared.default}), encoding="utf-8")
+    read, _ = load_settings(file)
+    defaults, _ = load_settings(tmp_path / "missing", missing_ok=True)  # paths resolved alike
+    assert getattr(read, name) == getattr(defaults, name)
+    assert (name in LIVE_KEYS) is declared.live
+    # A value of the wrong kind is refused with the key's name.
+    wrong: object = 1.5 if isinstance(declared.default, str | Path | tuple) else "text"
+    if isinstance(declared.default, Mapping):
+        wrong = 1.5
+    file.write_text(f"{name} = {wrong!r}\n".replace("'", '"'), encoding="utf-8")
+    with pytest.raises(ConfigError, match=name):
+        load_settings(file)
 
 
 # --------------------------------------------------------------------------- broken files
