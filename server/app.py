@@ -49,8 +49,8 @@ from .limits import RateLimiter, SlidingWindow
 from .push import Broker
 from .requestlog import RequestLog
 from .security import TokenClaims
-from .storage import Database, queries
-from .storage.db import WRITE_GATE, WriteGate
+from .storage import queries
+from .storage.db import WRITE_GATE, Database, WriteGate
 from .storage.models import utc_now
 from .table import HELP_FLAGS
 

@@ -25,7 +25,8 @@ from typing import Any
 from . import security, tls
 from .cluster import server_secret
 from .config import CONFIG_ENV, ConfigError, Settings, find_config, load_settings
-from .storage import Database, queries
+from .storage import queries
+from .storage.db import Database
 from .storage.models import utc_now
 
 __all__ = ["main"]

@@ -257,7 +257,7 @@ def unread_drift(server: ServerProcess) -> dict[str, list[tuple[Any, ...]]]:
     messages (``server.storage.counters.drift``): empty when they are right."""
     from server.config import load_settings
     from server.storage import counters
-    from server.storage.db import make_engine
+    from server.storage.commit import make_engine
 
     settings, _ = load_settings(server.config)
     engine = make_engine(settings.database_url, pool_size=1)

@@ -28,7 +28,8 @@ from sqlmodel import SQLModel
 from bench.fill import FillPlan, fill
 from server.storage import counters
 from server.storage import queries as q
-from server.storage.db import MIGRATIONS, Database, make_engine
+from server.storage.commit import make_engine
+from server.storage.db import MIGRATIONS, Database
 from server.storage.models import BUCKET, utc_now
 
 from .support import scratch_postgres_database

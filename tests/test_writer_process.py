@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -24,7 +26,7 @@ from protocol.errors import ServiceUnavailable
 from server.storage.db import Database
 from server.storage.writer import ProcessCommitter
 
-from .support import Line, ServerProcess, running
+from .support import ROOT, Line, ServerProcess, running
 
 
 def writer_pid(server: ServerProcess, timeout: float = 10.0) -> int:
@@ -200,3 +202,16 @@ def test_a_writer_that_cannot_start_costs_503_and_waits(tmp_path: Path) -> None:
         assert time.monotonic() - started >= 0.6
     finally:
         committer.close()
+
+
+def test_the_writer_process_loads_only_what_it_runs() -> None:
+    """The child imports the committer, not the event loop's side of storage
+    (``db``: reader pool, write queue) nor the server around it."""
+    probe = (
+        "import sys, server.storage.writer; "
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('server'))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded == ["server", "server.storage", "server.storage.commit", "server.storage.writer"]

@@ -34,7 +34,7 @@ from multiprocessing.connection import Connection
 
 from protocol.errors import ServiceUnavailable
 
-from .db import Committer, Outcome, WriteItem, make_engine, pause_after_failures
+from .commit import Committer, Outcome, WriteItem, make_engine, pause_after_failures
 
 __all__ = ["ProcessCommitter", "main"]
 
