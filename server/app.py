@@ -332,6 +332,7 @@ class App:
         """One request in, one encoded response out (section 2's precedence)."""
         started = time.perf_counter()
         word = "?"
+        body: dict[str, Any] | None
         identity = connection.identity
         try:
             if identity is None or identity.role != "admin":

@@ -152,7 +152,7 @@ def _read_file_tail(path: Path, count: int) -> list[Entry]:
     for raw in lines[-count:]:
         try:
             entry = json.loads(raw)
-            entries.append(tuple(entry[name] for name in _FIELDS))  # type: ignore[arg-type]
+            entries.append(tuple(entry[name] for name in _FIELDS))
         except (ValueError, TypeError, KeyError):
             continue  # not one of our lines
     return entries

@@ -72,7 +72,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _time_column(nullable: bool = True, index: bool = False) -> sa.Column:  # type: ignore[type-arg]
+def _time_column(nullable: bool = True, index: bool = False) -> sa.Column:
     return sa.Column(UtcDateTime(), nullable=nullable, index=index)
 
 

@@ -79,7 +79,7 @@ _MESSAGE_COLUMNS = (
 iso = iso_from_db
 
 
-def message_json(row: Row[Any] | Sequence[Any]) -> dict[str, Any]:
+def message_json(row: Sequence[Any]) -> dict[str, Any]:
     """A message row (``_MESSAGE_COLUMNS`` order) as the contract's message object."""
     message_id, sender, recipient, text, sent_at, modified_at, read_at, deleted_at = row
     return {
@@ -272,7 +272,7 @@ def create_user(connection: Connection, *, role: str, name: str, key_digest: str
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-def list_users(connection: Connection, *, include_removed: bool = False) -> list[Row[Any]]:
+def list_users(connection: Connection, *, include_removed: bool = False) -> list[Any]:
     query = sa.select(users.c.id, users.c.role, users.c.name, users.c.created_at).order_by(
         users.c.id
     )
@@ -513,7 +513,7 @@ def mark_read(
 
 def conversations_of(
     connection: Connection, user_id: int, role: str, page: int, size: int
-) -> tuple[int, list[tuple[Row[Any], Row[Any] | None, int]]]:
+) -> tuple[int, list[tuple[Any, Any, int]]]:
     """My conversations, latest activity first: (partner, last message, unread)."""
     mine, partner_column = (
         (conversations.c.client_id, conversations.c.pro_id)
@@ -548,7 +548,7 @@ def conversations_of(
             sa.select(*_MESSAGE_COLUMNS).where(messages.c.id.in_(last_ids))
         )
     }
-    unread = dict(
+    unread: dict[int, int] = dict(
         connection.execute(
             sa.select(messages.c.conversation_id, sa.func.count())
             .where(
@@ -618,9 +618,7 @@ def lift_restrictions(
     return int(result.rowcount)
 
 
-def list_restrictions(
-    connection: Connection, issuer_id: int | None, now: datetime
-) -> list[Row[Any]]:
+def list_restrictions(connection: Connection, issuer_id: int | None, now: datetime) -> list[Any]:
     """Active restrictions (of one issuer, or all) with the client's name."""
     query = (
         sa.select(
