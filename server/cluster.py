@@ -31,7 +31,8 @@ from protocol.errors import TchatatorError
 from . import security
 from .config import Settings
 from .requestlog import Entry, entry_json
-from .storage import Database, queries
+from .storage import queries
+from .storage.db import Database
 
 __all__ = ["SERVER_SECRET_NAME", "Cluster", "redis_namespace", "server_secret"]
 
@@ -115,7 +116,7 @@ class Cluster:
         self.push_channel = (self.namespace + "push").encode()
         self.control_channel = (self.namespace + "control").encode()
         self.logs_key = self.namespace + "logs"
-        options = {
+        options: dict[str, Any] = {
             "socket_connect_timeout": REDIS_TIMEOUT,
             "socket_timeout": REDIS_TIMEOUT,
             "retry": Retry(NoBackoff(), 0),  # fail fast: the caller falls back

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
 
 from .fastsql import Statement, db_time, execute, first, iso_from_db, rows
 from .models import (
@@ -56,11 +57,17 @@ __all__ = [
     "update_message_text",
 ]
 
-users = User.__table__  # type: ignore[attr-defined]
-conversations = Conversation.__table__  # type: ignore[attr-defined]
-messages = Message.__table__  # type: ignore[attr-defined]
-restrictions = Restriction.__table__  # type: ignore[attr-defined]
-revoked = RevokedToken.__table__  # type: ignore[attr-defined]
+
+def _table(model: type[SQLModel]) -> sa.Table:
+    """The Core table of a model, typed (SQLModel does not declare ``__table__``)."""
+    return SQLModel.metadata.tables[str(model.__tablename__)]
+
+
+users = _table(User)
+conversations = _table(Conversation)
+messages = _table(Message)
+restrictions = _table(Restriction)
+revoked = _table(RevokedToken)
 
 _MESSAGE_COLUMNS = (
     messages.c.id,
@@ -311,7 +318,7 @@ def remove_user(connection: Connection, user_id: int, unusable_digest: str) -> b
 
 def directory_page(
     connection: Connection, roles: Iterable[str], page: int, size: int
-) -> tuple[int, list[Row[Any]]]:
+) -> tuple[int, list[Any]]:
     condition = sa.and_(users.c.role.in_(list(roles)), users.c.removed_at.is_(None))
     total = connection.execute(sa.select(sa.func.count()).where(condition)).scalar_one()
     if page * size >= total:
@@ -578,7 +585,7 @@ def _active(now: datetime) -> sa.ColumnElement[bool]:
 
 def find_active_restriction(
     connection: Connection, client_id: int, issuer_id: int, kind: str, now: datetime
-) -> Row[Any] | None:
+) -> Any:
     return connection.execute(
         sa.select(restrictions.c.id, restrictions.c.until).where(
             restrictions.c.client_id == client_id,
@@ -673,7 +680,7 @@ def purge_revoked(connection: Connection, now: datetime) -> int:
 def shared_secret(connection: Connection, name: str, candidate: str) -> str:
     """The value stored under ``name``, storing ``candidate`` if there is none
     yet: whichever instance comes first sets it, the others read it."""
-    table = SharedSecret.__table__  # type: ignore[attr-defined]
+    table = _table(SharedSecret)
     connection.execute(
         sa.text(
             "INSERT INTO shared_secrets (name, value) VALUES (:name, :value)"
