@@ -36,19 +36,60 @@ from PySide6.QtWidgets import (
 __all__ = [
     "PlainLabel",
     "PlainToolTipDelegate",
+    "breakable",
     "plain_notification",
     "plain_tooltip",
     "show_plain_tooltip",
 ]
 
 
-class PlainLabel(QLabel):
-    """A ``QLabel`` that shows its text literally, whatever it looks like."""
+ZERO_WIDTH_SPACE = "\u200b"
+BREAK_EVERY = 12
 
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+
+def breakable(text: str, every: int = BREAK_EVERY) -> str:
+    """``text`` with a break opportunity every ``every`` characters of a long word.
+
+    ``QLabel`` wraps at word boundaries only: one 400-character word (a URL)
+    would make its minimum width, and so the window's, 3,000 pixels wide.
+    """
+    out: list[str] = []
+    run = 0
+    for char in text:
+        if char.isspace():
+            run = 0
+        elif run >= every:
+            out.append(ZERO_WIDTH_SPACE)
+            run = 0
+        out.append(char)
+        run += not char.isspace()
+    return "".join(out)
+
+
+class PlainLabel(QLabel):
+    """A ``QLabel`` that shows its text literally, whatever it looks like.
+
+    With ``wrap_anywhere`` it also wraps, breaking long words where it must
+    (``text()`` still returns the text as given).
+    """
+
+    def __init__(
+        self, text: str = "", parent: QWidget | None = None, *, wrap_anywhere: bool = False
+    ) -> None:
         super().__init__(parent)
+        self._source = ""
+        self._wrap_anywhere = wrap_anywhere
         self.setTextFormat(Qt.TextFormat.PlainText)
+        if wrap_anywhere:
+            self.setWordWrap(True)
         self.setText(text)
+
+    def setText(self, text: str) -> None:  # type: ignore[override]
+        self._source = text
+        super().setText(breakable(text) if self._wrap_anywhere else text)
+
+    def text(self) -> str:  # type: ignore[override]
+        return self._source
 
 
 def plain_tooltip(text: str) -> str:

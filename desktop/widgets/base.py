@@ -11,18 +11,19 @@ from __future__ import annotations
 import asyncio
 import math
 
-from PySide6.QtCore import QEvent
+from PySide6.QtCore import QEvent, QObject, QPoint
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QMainWindow,
     QMenu,
+    QSizePolicy,
     QSystemTrayIcon,
     QVBoxLayout,
     QWidget,
 )
 
-from ..errors import ServiceError
+from ..errors import Action, ServiceError
 from ..icon import app_icon
 from ..plain import PlainLabel, plain_notification
 from ..service import ChatService, ConnectionState
@@ -51,16 +52,28 @@ class ServiceWindow(QMainWindow):
         self._was_online = service.online
         self.setWindowIcon(app_icon(kind))
         container = QWidget(self)
+        self._container = container
         self._layout = QVBoxLayout(container)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(0)
+        # The banners float over the top of the content (banner_anchor), out of
+        # the layout: showing one never moves what is under the pointer nor
+        # hides the newest message (issue 12, item 7).
         self.offline_bar = NoticeBar("offline-banner", container, closable=False)
         self.notice = NoticeBar("notice", container)
-        self._layout.addWidget(self.offline_bar)
-        self._layout.addWidget(self.notice)
+        self._banner_anchor: QWidget | None = None
+        self._error_shown: tuple[Action, str] | None = None
+        for bar in (self.offline_bar, self.notice):
+            bar.installEventFilter(self)
+        container.installEventFilter(self)
         self.setCentralWidget(container)
         self.connection_label = PlainLabel("", self)
         self.connection_label.setObjectName("connection-state")
+        # It names the user: clipped rather than widening the window.
+        self.connection_label.setSizePolicy(
+            QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred
+        )
+        self.connection_label.setMinimumWidth(self.fontMetrics().height() * 4)
         self.statusBar().addPermanentWidget(self.connection_label)
         self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
@@ -77,6 +90,55 @@ class ServiceWindow(QMainWindow):
 
     def set_content(self, widget: QWidget) -> None:
         self._layout.addWidget(widget, 1)
+        self.set_banner_anchor(widget)
+
+    # --- banners ---
+
+    def set_banner_anchor(self, widget: QWidget) -> None:
+        """The banners cover the top of ``widget`` (a descendant of the content)."""
+        if self._banner_anchor is not None:
+            self._banner_anchor.removeEventFilter(self)
+        self._banner_anchor = widget
+        widget.installEventFilter(self)
+        self._place_banners()
+
+    def _place_banners(self) -> None:
+        anchor = self._banner_anchor
+        container = self._container
+        # A hidden anchor (no conversation open): its nearest shown ancestor.
+        while anchor is not None and anchor is not container and anchor.isHidden():
+            anchor = anchor.parentWidget()
+        if anchor is not None and anchor is not container:
+            left = anchor.mapTo(container, QPoint(0, 0))
+            x, top, width = left.x(), left.y(), anchor.width()
+        else:
+            x, top, width = 0, 0, container.width()
+        for bar in (self.offline_bar, self.notice):
+            if bar.isHidden():
+                continue
+            height = bar.heightForWidth(width) if bar.hasHeightForWidth() else -1
+            height = max(height, bar.minimumSizeHint().height())
+            bar.setGeometry(x, top, width, height)
+            bar.raise_()
+            top += height
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (
+            QEvent.Type.Resize,
+            QEvent.Type.Move,
+            QEvent.Type.Show,
+            QEvent.Type.Hide,
+            QEvent.Type.LayoutRequest,
+        ):
+            self._place_banners()
+        return super().eventFilter(watched, event)
+
+    def clear_error(self, *actions: Action) -> None:
+        """An error banner about ``actions`` is stale once one of them succeeded."""
+        shown = self._error_shown
+        if shown is not None and shown[0] in actions and self.notice.text == shown[1]:
+            self.notice.dismiss()
+        self._error_shown = None
 
     # --- menus shared by every window ---
 
@@ -193,6 +255,7 @@ class ServiceWindow(QMainWindow):
             return
         severity = Severity.WARNING if report.code is None else Severity.ERROR
         self.notice.show_message(report.message, severity, detail=report.detail)
+        self._error_shown = (report.action, self.notice.text)
 
     # --- hooks for the windows ---
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QSplitter,
@@ -90,6 +90,7 @@ class ChatWindow(ServiceWindow):
         splitter.setSizes([unit * 19, unit * 37])
         splitter.setChildrenCollapsible(False)
         self.set_content(splitter)
+        self.set_banner_anchor(self.pane.view)  # over the oldest messages shown
         self.resize(unit * 56, unit * 36)
         self.setTabOrder(self.list_view, self.pane.view)
         self._build_menus()
@@ -109,7 +110,11 @@ class ChatWindow(ServiceWindow):
         # Wiring: widgets to the service.
         self.search.enter = self._open_first_match
         self.list_view.selectionModel().currentChanged.connect(lambda *_: self._open_timer.start())
-        self.list_view.activated.connect(lambda _index: self._open_current())
+        # A click, Enter or a double click opens the conversation to write in it
+        # (moving through the list with the arrows opens it too, but leaves the
+        # focus in the list).
+        self.list_view.clicked.connect(lambda _index: self._open_and_write())
+        self.list_view.activated.connect(lambda _index: self._open_and_write())
         self.new_button.clicked.connect(self.new_conversation)
         self.conversations.more_requested.connect(self.service.load_conversations)
         self.conversations.unread_changed.connect(lambda _total: self._update_title())
@@ -277,6 +282,14 @@ class ChatWindow(ServiceWindow):
 
     # --- choosing a conversation ---
 
+    def _open_and_write(self) -> None:
+        self._open_current()
+        self.focus_composer()
+
+    def focus_composer(self) -> None:
+        if self.pane.partner is not None:
+            self.pane.composer.editor.setFocus(Qt.FocusReason.OtherFocusReason)
+
     def _open_current(self) -> None:
         self._open_timer.stop()
         index = self.list_view.currentIndex()
@@ -321,6 +334,7 @@ class ChatWindow(ServiceWindow):
             self.statusBar().showMessage(self.tr("No unread conversation."), NOTICE_MS)
             return
         self.open_partner(self.conversations.conversation(row).partner)
+        self.focus_composer()
 
     def new_conversation(self) -> None:
         if self.pro:
@@ -414,6 +428,7 @@ class ChatWindow(ServiceWindow):
     # --- live events ---
 
     def _message_sent(self, message: Message) -> None:
+        self.clear_error(Action.SEND)  # "you cannot write…" is no longer true
         self.messages.add_message(message)
         if not self.conversations.apply_message(message, False):
             self.service.load_conversations(0)
@@ -476,6 +491,7 @@ class ChatWindow(ServiceWindow):
         self.messages.update_message(message)
         self.conversations.update_message(message)
         if self.pane.composer.editing == message.id:
+            self.clear_error(Action.EDIT)
             self.pane.composer.set_busy(False)
             self.pane.composer.finish_edit(message.id)
 

@@ -11,8 +11,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QContextMenuEvent, QFont, QGuiApplication, QKeySequence
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAction,
+    QContextMenuEvent,
+    QFocusEvent,
+    QFont,
+    QGuiApplication,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -76,6 +87,10 @@ class MessageListView(QListView):
         self.jump_button.hide()
         self.verticalScrollBar().valueChanged.connect(self._scrolled)
         self.verticalScrollBar().rangeChanged.connect(lambda *_: self._fill_viewport())
+        # At the bottom, stay there when the view shrinks (a banner, the edit
+        # bar) or the last bubble grows (an edit): it is never left cut.
+        self._stick_to_bottom = True
+        self.verticalScrollBar().rangeChanged.connect(self._keep_bottom)
         self.copy_action = self._action(
             self.tr("&Copy text"), QKeySequence.StandardKey.Copy, self._copy
         )
@@ -119,8 +134,13 @@ class MessageListView(QListView):
         bar = self.verticalScrollBar()
         return bar.value() >= bar.maximum() - BOTTOM_SLACK_PX
 
+    def _keep_bottom(self, _minimum: int, maximum: int) -> None:
+        if self._stick_to_bottom and not self._initial:
+            self.verticalScrollBar().setValue(maximum)
+
     def _scrolled(self, value: int) -> None:
         bar = self.verticalScrollBar()
+        self._stick_to_bottom = self.at_bottom()
         if value <= bar.minimum() and bar.maximum() > 0 and not self._initial:
             self.message_model().request_older()
         if self.at_bottom():
@@ -165,6 +185,7 @@ class MessageListView(QListView):
 
     def _after_reset(self) -> None:
         self._initial = True
+        self._stick_to_bottom = True
         self.unseen = 0
         self.jump_button.hide()
 
@@ -199,6 +220,39 @@ class MessageListView(QListView):
             self.viewport().width() - size.width() - margin,
             self.viewport().height() - size.height() - margin,
         )
+
+    # --- focus: a ring around the list, and a current message to act on ---
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        model = self.model()
+        if not self.currentIndex().isValid() and model is not None and model.rowCount():
+            # The newest message in sight, not the oldest loaded (Qt's choice,
+            # which would scroll to the top and fetch older pages).
+            inside = self.viewport().rect().adjusted(0, 0, -1, -1).bottomLeft()
+            index = self.indexAt(inside)
+            if not index.isValid():
+                index = model.index(model.rowCount() - 1, 0)
+            self.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.NoUpdate)
+        super().focusInEvent(event)
+        self.viewport().update()
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        super().focusOutEvent(event)
+        self.viewport().update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if not self.hasFocus():
+            return
+        painter = QPainter(self.viewport())
+        pen = QPen(self.palette().color(QPalette.ColorRole.Highlight))
+        width = max(2, self.fontMetrics().height() // 8)
+        pen.setWidth(width)
+        pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+        painter.setPen(pen)
+        half = width // 2
+        painter.drawRect(self.viewport().rect().adjusted(half, half, -half - 1, -half - 1))
+        painter.end()
 
     def resizeEvent(self, event: object) -> None:  # type: ignore[override]
         super().resizeEvent(event)  # type: ignore[arg-type]
@@ -288,7 +342,7 @@ class ConversationPane(QWidget):
         margin = self.fontMetrics().height() // 2
         header.setContentsMargins(margin, margin, margin, 0)
         titles = QVBoxLayout()
-        self.title = PlainLabel("", body)
+        self.title = PlainLabel("", body, wrap_anywhere=True)
         self.title.setObjectName("partner-name")
         font = QFont(self.title.font())
         font.setBold(True)

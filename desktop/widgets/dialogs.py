@@ -10,19 +10,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtCore import QEvent, QObject, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -41,6 +43,7 @@ __all__ = [
     "ShortcutsDialog",
     "await_dialog",
     "confirm",
+    "fit_to_screen",
 ]
 
 
@@ -100,13 +103,24 @@ class InfoDialog(QDialog):
         self.setObjectName("info")
         self.setWindowTitle(self.tr("Message details"))
         form = QFormLayout(self)
+        unit = self.fontMetrics().height()
 
-        def add(label: str, value: str) -> None:
-            field = PlainLabel(value, self)
+        def add(label: str, value: str, *, scroll: bool = False) -> None:
+            # Long words (a URL, a name) wrap anywhere: the dialog fits the screen.
+            field = PlainLabel(value, self, wrap_anywhere=True)
             field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            field.setWordWrap(True)
             field.setAccessibleName(label)
-            form.addRow(label, field)
+            field.setMinimumWidth(unit * 12)
+            if not scroll:
+                form.addRow(label, field)
+                return
+            area = QScrollArea(self)
+            area.setWidget(field)
+            area.setWidgetResizable(True)
+            area.setFrameShape(QFrame.Shape.NoFrame)
+            area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            area.setMinimumHeight(min(field.sizeHint().height(), unit * 3) + 2)
+            form.addRow(label, area)
 
         def who(user_id: int) -> str:
             return f"{names.get(user_id, '?')} (#{user_id})"
@@ -118,11 +132,30 @@ class InfoDialog(QDialog):
         add(self.tr("Edited"), full_time(message.modified_at))
         add(self.tr("Read"), full_time(message.read_at))
         add(self.tr("Deleted"), full_time(message.deleted_at))
-        add(self.tr("Text"), self.tr("(erased)") if message.deleted else (message.text or ""))
+        add(
+            self.tr("Text"),
+            self.tr("(erased)") if message.deleted else (message.text or ""),
+            scroll=True,
+        )
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         buttons.accepted.connect(self.accept)
         form.addRow(buttons)
+        fit_to_screen(self, unit * 34)
+
+
+def fit_to_screen(dialog: QWidget, width: int) -> None:
+    """Size ``dialog`` for ``width`` pixels of content, never beyond the screen."""
+    anchor = dialog.parentWidget() or dialog
+    screen = anchor.screen().availableGeometry()
+    room_width, room_height = int(screen.width() * 0.9), int(screen.height() * 0.9)
+    dialog.setMaximumSize(room_width, room_height)
+    width = min(max(width, dialog.minimumSizeHint().width()), room_width)
+    layout = dialog.layout()
+    height = layout.totalHeightForWidth(width) if layout is not None else -1
+    if height < 0:
+        height = dialog.sizeHint().height()
+    dialog.resize(width, min(height, room_height))
 
 
 class _TableDialog(QDialog):
@@ -187,6 +220,23 @@ class DirectoryDialog(_TableDialog):
         self.table.doubleClicked.connect(lambda _index: self._accept_selection())
         layout.addWidget(buttons)
         self.chosen: User | None = None
+        self.search.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """In the search box, Down enters the table; Enter writes to a single match."""
+        if watched is self.search and event.type() == QEvent.Type.KeyPress:
+            key = event.key()  # type: ignore[attr-defined]
+            if key == Qt.Key.Key_Down and self.proxy.rowCount():
+                self.table.setFocus(Qt.FocusReason.OtherFocusReason)
+                if not self.table.selectionModel().selectedRows():
+                    self.table.selectRow(0)
+                return True
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                if self.proxy.rowCount() == 1:
+                    self.table.selectRow(0)
+                self._accept_selection()
+                return True
+        return super().eventFilter(watched, event)
 
     def _fetch_for_search(self, *_: object) -> None:
         if self.search.text() and self._model.canFetchMore():

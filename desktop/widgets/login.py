@@ -136,6 +136,7 @@ class LoginDialog(QDialog):
         self.user: User | None = None
         self.fingerprint_dialog: FingerprintDialog | None = None
         self._task: asyncio.Task[None] | None = None
+        self._focus_after: QWidget | None = None
         self.setObjectName("login")
         self.setWindowIcon(app_icon(kind))
         self.setWindowTitle(
@@ -317,9 +318,20 @@ class LoginDialog(QDialog):
         dialog.fileSelected.connect(chosen)
         dialog.open()
 
-    def _fail(self, text: str) -> None:
+    def _fail(self, text: str, field: QWidget | None = None) -> None:
+        """Say what failed; the focus goes to the field to correct (the key by default),
+        its text selected, so that typing replaces it (and Return does not resend it)."""
         self.status.setText(text)
         self.status.setAccessibleName(text)
+        self._focus_after = field or self.key_edit
+
+    def _focus_field(self) -> None:
+        field = self._focus_after
+        if field is None or not field.isEnabled():
+            return
+        field.setFocus(Qt.FocusReason.OtherFocusReason)
+        if isinstance(field, QLineEdit):
+            field.selectAll()
 
     def _set_busy(self, busy: bool) -> None:
         for widget in (
@@ -343,22 +355,26 @@ class LoginDialog(QDialog):
         self._task = asyncio.ensure_future(self._login())
 
     async def _login(self) -> None:
+        self._focus_after = None
         try:
             address = ServerAddress.parse(self.server_edit.text())
         except ValueError:
-            self._fail(self.tr("The server address is not valid (host:port)."))
+            self._fail(self.tr("The server address is not valid (host:port)."), self.server_edit)
+            self._focus_field()
             return
         key = self.key_edit.text().strip()
         if not key:
             self._fail(self.tr("Enter your API key."))
-            self.key_edit.setFocus()
+            self._focus_field()
             return
         self._set_busy(True)
         try:
             await self._login_to(address, key)
         finally:
             self._set_busy(False)
-            if self.user is not None:
+            if self.user is None:
+                self._focus_field()  # disabling the form while busy lost it
+            else:
                 self.status.setText("")
 
     async def _login_to(self, address: ServerAddress, key: str) -> None:
@@ -372,7 +388,9 @@ class LoginDialog(QDialog):
                 try:
                     pem = _read_ca(path)
                 except (OSError, UnicodeDecodeError):
-                    self._fail(self.tr("Cannot read the CA file %1.").replace("%1", path))
+                    self._fail(
+                        self.tr("Cannot read the CA file %1.").replace("%1", path), self.ca_edit
+                    )
                     return
                 fingerprint_of_pem(pem)  # TrustError when it is not a certificate
             else:
@@ -400,10 +418,10 @@ class LoginDialog(QDialog):
             )
             return
         except TrustError:
-            self._fail(self.tr("This is not a usable CA certificate."))
+            self._fail(self.tr("This is not a usable CA certificate."), self.ca_edit)
             return
         except ConnectionLost:
-            self._fail(offline_message(Action.LOGIN))
+            self._fail(offline_message(Action.LOGIN), self.server_edit)
             return
         except StatusError as error:
             self._fail(describe_status(error.code, Action.LOGIN, error.body))

@@ -56,8 +56,8 @@ class NoticeBar(QFrame):
         layout = QHBoxLayout(self)
         margin = self.fontMetrics().height() // 3
         layout.setContentsMargins(margin * 2, margin, margin, margin)
-        self.label = PlainLabel("", self)  # names, message text, the server's words
-        self.label.setWordWrap(True)
+        # Names, message text, the server's words; a long URL must not widen the window.
+        self.label = PlainLabel("", self, wrap_anywhere=True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.label, 1)
         self._buttons: list[QPushButton] = []
