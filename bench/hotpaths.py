@@ -6,10 +6,10 @@ Single thread, no network, no contention: what one call of the server's own
 functions costs on a filled database, next to the same SQL run in cheaper
 ways. The page docs/benchmarks.md quotes these figures in its analysis.
 
-- ``/message``'s write job (``commands._send_job``) as the server runs it, then
+- ``/message``'s write job (``rules.send_message``) as the server runs it, then
   its seven statements built once (``bindparam``), through
   ``exec_driver_sql``, and on the bare ``sqlite3`` cursor;
-- the read path (``Database._run_read``: pool check-out, ``BEGIN``, query,
+- the read path (``Database.read_sync``: pool check-out, ``BEGIN``, query,
   ``ROLLBACK``) for ``/liste`` page 0 and a deep page, and for
   ``/conversation``, against the bare cursor;
 - the encoding of a 20-message reply (``codec.encode_reply``);
@@ -34,8 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from protocol.codec import encode_reply
-from server import security
-from server.commands import _conversation_read, _send_job
+from server import rules, security
 from server.requestlog import RequestLog
 from server.storage import queries as q
 from server.storage.db import Database
@@ -76,15 +75,15 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
         return database.run_sync(job)
 
     def current(connection: Any, i: int) -> None:
-        _send_job(
-            connection, clients[i % len(clients)], "client", pros[i % len(pros)],
-            "Bonjour", 1000, utc_now(),
+        rules.send_message(
+            connection, sender_id=clients[i % len(clients)], sender_role="client",
+            recipient_id=pros[i % len(pros)], escaped="Bonjour", limit=1000, now=utc_now(),
         )  # fmt: skip
 
     users, conversations, messages_t, restrictions = (
         q.users, q.conversations, q.messages, q.restrictions,
     )  # fmt: skip
-    buckets = UnreadBucket.__table__  # type: ignore[attr-defined]
+    buckets = q.table_of(UnreadBucket)
     get_user = sa.select(users.c.id, users.c.role, users.c.name, users.c.key_digest).where(
         users.c.id == sa.bindparam("id"), users.c.removed_at.is_(None)
     )
@@ -194,7 +193,7 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
     # below all find the conversation (the server's job creates it).
     database.run_sync(lambda c: [current(c, i) for i in range(len(clients) * 2)])
     for label, body in (
-        ("server: `commands._send_job` (fixed SQL on the cursor, 5 statements)", current),
+        ("server: `rules.send_message` (fixed SQL on the cursor, 5 statements)", current),
         ("the former 7 statements built once, `bindparam`, Core `execute`", prebuilt),
         ("the former 7 statements, `Connection.exec_driver_sql`", driver),
         ("the former 7 statements, bare `sqlite3` cursor", bare),
@@ -214,14 +213,14 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
     ]
     for label, pro, page in reads:
         rows.append(
-            (label, "server: `Database._run_read(queries.unread_page)`",
-             per_call(lambda i, pro=pro, page=page: database._run_read(
-                 q.unread_page, (pro, page, 20)), max(20, repeat // 20)))
+            (label, "server: `Database.read_sync(queries.unread_page)`",
+             per_call(lambda i, pro=pro, page=page: database.read_sync(
+                 q.unread_page, pro, page, 20), max(20, repeat // 20)))
         )  # fmt: skip
         # The same two statements, the bucket rows read as far as the server reads them.
         skip = page * 20
         params = {"me": pro, "low": skip // BUCKET}
-        walked = raw.execute(q._SQL_UNREAD_BUCKETS.named, params).fetchall()
+        walked = raw.execute(q.SQL_UNREAD_BUCKETS.named, params).fetchall()
         earlier, needed = walked[0][3], 0
         while earlier + walked[needed][1] <= skip:
             earlier += walked[needed][1]
@@ -231,8 +230,8 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
         rows.append(
             (label, "bare cursor: the bucket rows, then the page (same SQL)",
              per_call(lambda i, params=params, needed=needed, page_params=page_params: (
-                 raw.execute(q._SQL_UNREAD_BUCKETS.named, params).fetchmany(needed + 1),
-                 raw.execute(q._SQL_UNREAD_PAGE.named, page_params).fetchall()),
+                 raw.execute(q.SQL_UNREAD_BUCKETS.named, params).fetchmany(needed + 1),
+                 raw.execute(q.SQL_UNREAD_PAGE.named, page_params).fetchall()),
                  max(20, repeat // 20)))
         )  # fmt: skip
     conversation_sql = (
@@ -246,9 +245,10 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
     for page in (0, deep_conversation):
         label = f"/conversation page {page:,} of {total:,}"
         rows.append(
-            (label, "server: `Database._run_read(_conversation_read)`",
-             per_call(lambda i, page=page: database._run_read(
-                 _conversation_read, (big_client, "client", big_pro, page, 20)), repeat // 4))
+            (label, "server: `Database.read_sync(rules.read_conversation)`",
+             per_call(lambda i, page=page: database.read_sync(
+                 rules.read_conversation, reader_id=big_client, reader_role="client",
+                 other_id=big_pro, page=page, size=20), repeat // 4))
         )  # fmt: skip
         high = total - page * 20
         rows.append(
@@ -264,9 +264,9 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
     # --- /connexion, the request log, timeouts ------------------------------------------------
     key = population.groups["msg_clients"][0][1]
     rows.append(
-        ("/connexion key check", "server: digest + `Database._run_read(get_user_by_digest)`",
-         per_call(lambda i: database._run_read(
-             q.get_user_by_digest, (security.digest_key(secret, key),)), repeat))
+        ("/connexion key check", "server: digest + `Database.read_sync(get_user_by_digest)`",
+         per_call(lambda i: database.read_sync(
+             q.get_user_by_digest, security.digest_key(secret, key)), repeat))
     )  # fmt: skip
     rows.append(
         ("/connexion key check", "bare cursor: digest + select",
@@ -274,7 +274,14 @@ def run(messages: int, repeat: int) -> list[tuple[str, str, float]]:
              "SELECT id, role, name, key_digest FROM users WHERE key_digest = ? "
              "AND removed_at IS NULL", (security.digest_key(secret, key),)).fetchone(), repeat))
     )  # fmt: skip
-    page = database._run_read(_conversation_read, (big_client, "client", big_pro, 0, 20))[2]
+    page = database.read_sync(
+        rules.read_conversation,
+        reader_id=big_client,
+        reader_role="client",
+        other_id=big_pro,
+        page=0,
+        size=20,
+    ).rows
     body = {"page": 0, "pages": 1, "total": 20, "messages": [q.message_json(r) for r in page]}
     rows.append(
         ("reply of a 20-message page", "server: `codec.encode_reply` (orjson)",

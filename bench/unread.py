@@ -3,7 +3,7 @@
     python -m bench.unread [--messages 1000000] [--repeat 200] [--database-url URL]
 
 Single thread, no network: what ``queries.unread_page`` costs through the
-server's read path (``Database._run_read``: check-out, ``BEGIN``, the query,
+server's read path (``Database.read_sync``: check-out, ``BEGIN``, the query,
 ``ROLLBACK``) for page 0 and for a page 90 % of the way down the list of the
 pro with the most unread messages (``bench.fill``'s big pro, 100,400 unread
 with the default million messages), and what one ``queries.insert_message``
@@ -72,10 +72,10 @@ def run_sqlite(messages: int, repeat: int) -> list[tuple[str, float]]:
     deep = int(unread / PAGE_SIZE * 0.9)
     results = []
     for page in (0, deep):
-        total, page_rows = database._run_read(q.unread_page, (pro, page, PAGE_SIZE))
+        total, page_rows = database.read_sync(q.unread_page, pro, page, PAGE_SIZE)
         assert total == unread and len(page_rows) == PAGE_SIZE, (total, len(page_rows))
         micros = per_call(
-            lambda i, page=page: database._run_read(q.unread_page, (pro, page, PAGE_SIZE)),
+            lambda i, page=page: database.read_sync(q.unread_page, pro, page, PAGE_SIZE),
             repeat,
             runs=5,
         )

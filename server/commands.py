@@ -4,35 +4,25 @@ Each handler gets the application (``app``), the connection (``conn``) and its
 parsed arguments, and returns the success body (``None`` for 204) or raises a
 ``TchatatorError``. Only the connection loop turns either into a status line.
 
-Writes run as jobs of the group-committing writer (``app.db.write``): a job
-checks everything first and raises before writing anything, then writes, so a
-refused request never leaves a trace (see ``storage.db``). The checks follow
-the precedence of section 2: target (404), then rules (403), then the text
-(400 empty, 413 too long).
+Handlers are thin: the rules of messages and sanctions run inside the
+database transaction, as write jobs of the group-committing writer
+(``app.db.write``), and live in ``rules``; a handler passes them the caller
+and the settings, then publishes what changed and shapes the reply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import math
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Connection
+from protocol.errors import BadRequest, Forbidden, NotFound, PageOutOfRange, Unauthorized
 
-from protocol.codec import decode_text, is_blank_text
-from protocol.errors import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    NotFound,
-    PageOutOfRange,
-    PayloadTooLarge,
-    Unauthorized,
-)
-
-from . import security
+from . import rules, security
+from .rules import ADMIN_ID, BAN, BLOCK
 from .storage import queries
 from .storage.models import utc_now
 from .table import ADMIN, ANYONE, AUTHENTICATED, CLIENT_PRO, COMMANDS, command
@@ -42,7 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMANDS", "Identity"]
 
-ADMIN_ID = 0
 # Seconds a failed /connexion waits for its 401 once its address is over
 # max_failed_logins_per_minute.
 FAILED_LOGIN_DELAY = 1.0
@@ -65,8 +54,8 @@ class Identity:
         return {"id": self.id, "role": self.role, "name": self.name}
 
 
-def _user_json(row: Any) -> dict[str, Any]:
-    return {"id": row[0], "role": row[1], "name": row[2]}
+def _user_json(user: queries.UserSummary) -> dict[str, Any]:
+    return {"id": user.id, "role": user.role, "name": user.name}
 
 
 def _page_count(total: int, size: int) -> int:
@@ -79,18 +68,6 @@ def _check_page(page: int, total: int, size: int) -> int:
     if page >= pages:
         raise PageOutOfRange(f"page {page} does not exist", pages=pages)
     return pages
-
-
-def _check_text(escaped: str, limit: int) -> str:
-    text = decode_text(escaped)
-    if is_blank_text(text):
-        raise BadRequest("the message is empty")
-    if "\x00" in text:
-        # PostgreSQL cannot store it; refused everywhere so both backends agree.
-        raise BadRequest("the message contains a NUL character")
-    if len(text) > limit:
-        raise PayloadTooLarge(f"the message is longer than {limit} characters", max=limit)
-    return text
 
 
 # --- sessions ----------------------------------------------------------------------
@@ -145,7 +122,7 @@ async def _authenticate(
         row = await app.db.read(queries.get_user_by_digest, digest)
         if row is None:
             return None
-        identity = Identity(row[0], row[1], row[2], row[3])
+        identity = Identity(row.id, row.role, row.name, row.key_digest)
     token = security.sign_token(app.secret, identity.id, identity.key_digest)
     parsed = security.parse_token(token)
     assert parsed is not None
@@ -156,7 +133,7 @@ async def _identity(app: App, user_id: int) -> Identity | None:
     if user_id == ADMIN_ID:
         return Identity(ADMIN_ID, "admin", ADMIN_NAME, app.admin_digest)
     row = await app.db.read(queries.get_user, user_id)
-    return None if row is None else Identity(row[0], row[1], row[2], row[3])
+    return None if row is None else Identity(row.id, row.role, row.name, row.key_digest)
 
 
 @command(
@@ -190,55 +167,16 @@ async def cmd_message(app: App, conn: ClientConnection, id: int, text: str) -> d
     """Raises: NotFound, Forbidden (rules, block, ban), BadRequest (empty), PayloadTooLarge."""
     me = conn.require_identity()
     message = await app.db.write(
-        _send_job, me.id, me.role, id, text, app.settings.max_message_size, utc_now()
+        rules.send_message,
+        sender_id=me.id,
+        sender_role=me.role,
+        recipient_id=id,
+        escaped=text,
+        limit=app.settings.max_message_size,
+        now=utc_now(),
     )
     app.broker.publish((message["recipient"], me.id), "message", message, exclude=conn)
     return {"id": message["id"]}
-
-
-def _send_job(
-    connection: Connection,
-    sender_id: int,
-    sender_role: str,
-    recipient_id: int,
-    escaped: str,
-    limit: int,
-    now: datetime,
-) -> dict[str, Any]:
-    if recipient_id == ADMIN_ID:
-        raise Forbidden("nobody writes to the admin")
-    if recipient_id == sender_id:
-        raise Forbidden("you cannot write to yourself")
-    if sender_role == "pro":
-        client_id, pro_id = recipient_id, sender_id
-    else:
-        client_id, pro_id = sender_id, recipient_id
-    context = queries.send_context(connection, recipient_id, client_id, pro_id, ADMIN_ID, now)
-    if context is None:
-        raise NotFound(f"no user {recipient_id}")
-    recipient_role, banned, blocked, conversation = context
-    if recipient_role == sender_role:
-        raise Forbidden("clients write to pros and pros to clients")
-    if sender_role == "pro":
-        if conversation is None:
-            raise Forbidden("a pro may only answer a client who wrote first")
-    else:
-        if banned:
-            raise Forbidden("you are banned from writing to this user")
-        if blocked:
-            raise Forbidden("you are blocked from writing to this user for now")
-    text = _check_text(escaped, limit)
-    message_id = queries.insert_message(
-        connection,
-        sender=sender_id,
-        recipient=recipient_id,
-        client_id=client_id,
-        pro_id=pro_id,
-        text=text,
-        sent_at=now,
-        conversation=conversation,
-    )
-    return queries.message_json((message_id, sender_id, recipient_id, text, now, None, None, None))
 
 
 @command(
@@ -276,7 +214,14 @@ async def cmd_conversation(
     """Raises: NotFound (no such user), PageOutOfRange."""
     me = conn.require_identity()
     size = app.settings.max_messages
-    exists, total, rows = await app.db.read(_conversation_read, me.id, me.role, id, page, size)
+    exists, total, rows = await app.db.read(
+        rules.read_conversation,
+        reader_id=me.id,
+        reader_role=me.role,
+        other_id=id,
+        page=page,
+        size=size,
+    )
     if not exists:
         raise NotFound(f"no user {id}")
     if total == 0:
@@ -297,25 +242,6 @@ async def cmd_conversation(
     return {"page": page, "pages": pages, "total": total, "messages": messages}
 
 
-def _conversation_read(
-    connection: Connection, my_id: int, my_role: str, other_id: int, page: int, size: int
-) -> tuple[bool, int, list[Any]]:
-    if other_id == ADMIN_ID:
-        return True, 0, []
-    # A removed user's history stays readable (and markable) by the other party.
-    other = queries.get_user(connection, other_id, include_removed=True)
-    if other is None:
-        return False, 0, []
-    if my_role == "client" and other[1] == "pro":
-        client_id, pro_id = my_id, other_id
-    elif my_role == "pro" and other[1] == "client":
-        client_id, pro_id = other_id, my_id
-    else:
-        return True, 0, []  # no conversation can exist between these two
-    total, rows = queries.conversation_page(connection, client_id, pro_id, page, size)
-    return True, total, rows
-
-
 @command(
     "/info {message_id}",
     roles=AUTHENTICATED,
@@ -327,7 +253,7 @@ async def cmd_info(app: App, conn: ClientConnection, message_id: int) -> dict[st
     row = await app.db.read(queries.get_message, message_id)
     if row is None:
         raise NotFound(f"no message {message_id}")
-    if me.role != "admin" and me.id not in (row[1], row[2]):
+    if me.role != "admin" and me.id not in (row.sender_id, row.recipient_id):
         raise Forbidden("you are neither the sender nor the recipient of this message")
     return queries.message_json(row)
 
@@ -343,23 +269,15 @@ async def cmd_modifie(
     """Raises: NotFound (also for a deleted message), Forbidden, BadRequest, PayloadTooLarge."""
     me = conn.require_identity()
     message = await app.db.write(
-        _edit_job, me.id, message_id, text, app.settings.max_message_size, utc_now()
+        rules.edit_message,
+        editor_id=me.id,
+        message_id=message_id,
+        escaped=text,
+        limit=app.settings.max_message_size,
+        now=utc_now(),
     )
     app.broker.publish((message["recipient"], me.id), "modifie", message, exclude=conn)
     return message
-
-
-def _edit_job(
-    connection: Connection, my_id: int, message_id: int, escaped: str, limit: int, now: datetime
-) -> dict[str, Any]:
-    row = queries.get_message(connection, message_id)
-    if row is None or row[7] is not None:
-        raise NotFound(f"no message {message_id}")
-    if row[1] != my_id:
-        raise Forbidden("only the sender may modify a message")
-    text = _check_text(escaped, limit)
-    queries.update_message_text(connection, message_id, text, now)
-    return queries.message_json((*row[:3], text, row[4], now, row[6], None))
 
 
 @command(
@@ -371,7 +289,12 @@ async def cmd_supprime(app: App, conn: ClientConnection, message_id: int) -> dic
     """Raises: NotFound (also when already deleted), Forbidden."""
     me = conn.require_identity()
     tombstone = await app.db.write(
-        _delete_job, me.id, me.role == "admin", message_id, utc_now(), erase=True
+        rules.delete_message,
+        deleter_id=me.id,
+        is_admin=me.role == "admin",
+        message_id=message_id,
+        now=utc_now(),
+        erase=True,
     )
     app.broker.publish(
         (tombstone["sender"], tombstone["recipient"]), "supprime", tombstone, exclude=conn
@@ -379,106 +302,62 @@ async def cmd_supprime(app: App, conn: ClientConnection, message_id: int) -> dic
     return {}
 
 
-def _delete_job(
-    connection: Connection, my_id: int, is_admin: bool, message_id: int, now: datetime
-) -> dict[str, Any]:
-    row = queries.get_message(connection, message_id)
-    if row is None or row[7] is not None:
-        raise NotFound(f"no message {message_id}")
-    if not is_admin and row[1] != my_id:
-        raise Forbidden("only the sender or the admin may delete a message")
-    queries.tombstone_message(connection, message_id, now)
-    return queries.message_json((*row[:3], None, row[4], row[5], row[6], now))
-
-
 # --- moderation -------------------------------------------------------------------------
+# /bloque and /ban impose a sanction, /debloque and /deban lift one: one handler
+# each way, registered once per command word with the kind it deals with.
 
 
-@command(
+async def cmd_impose_sanction(
+    app: App, conn: ClientConnection, id: int, *, kind: str
+) -> dict[str, Any]:
+    """Raises: NotFound (no such client), Conflict (already in force from you)."""
+    me = conn.require_identity()
+    now = utc_now()
+    until = now + timedelta(seconds=app.settings.block_duration) if kind == BLOCK else None
+    await app.db.write(
+        rules.impose_sanction, issuer_id=me.id, client_id=id, kind=kind, now=now, until=until
+    )
+    return {} if until is None else {"until": queries.iso(until)}
+
+
+async def cmd_lift_sanction(
+    app: App, conn: ClientConnection, id: int, *, kind: str
+) -> dict[str, Any]:
+    """Raises: NotFound (no such client, or none to lift)."""
+    me = conn.require_identity()
+    await app.db.write(
+        rules.lift_sanction,
+        issuer_id=me.id,
+        is_admin=me.role == "admin",
+        client_id=id,
+        kind=kind,
+        now=utc_now(),
+    )
+    return {}
+
+
+command(
     "/bloque {id}",
     roles=PRO_ROLES,
     description=(
         "Stop client {id} writing to you (the admin: to anyone) for block_duration seconds."
     ),
-)
-async def cmd_bloque(app: App, conn: ClientConnection, id: int) -> dict[str, Any]:
-    """Raises: NotFound (no such client), Conflict (already blocked by you)."""
-    me = conn.require_identity()
-    now = utc_now()
-    until = now + timedelta(seconds=app.settings.block_duration)
-    await app.db.write(_restrict_job, me.id, id, "block", now, until)
-    return {"until": queries.iso(until)}
-
-
-@command(
+)(functools.partial(cmd_impose_sanction, kind=BLOCK))
+command(
     "/ban {id}",
     roles=PRO_ROLES,
     description="Stop client {id} writing to you (the admin: to anyone) until /deban.",
-)
-async def cmd_ban(app: App, conn: ClientConnection, id: int) -> dict[str, Any]:
-    """Raises: NotFound (no such client), Conflict (already banned by you)."""
-    me = conn.require_identity()
-    await app.db.write(_restrict_job, me.id, id, "ban", utc_now(), None)
-    return {}
-
-
-def _require_client(connection: Connection, client_id: int) -> None:
-    row = queries.get_user(connection, client_id) if client_id != ADMIN_ID else None
-    if row is None or row[1] != "client":
-        raise NotFound(f"no client {client_id}")
-
-
-def _restrict_job(
-    connection: Connection,
-    issuer_id: int,
-    client_id: int,
-    kind: str,
-    now: datetime,
-    until: datetime | None,
-) -> None:
-    _require_client(connection, client_id)
-    if queries.find_active_restriction(connection, client_id, issuer_id, kind, now) is not None:
-        word = "blocked" if kind == "block" else "banned"
-        raise Conflict(f"you already {word} client {client_id}")
-    queries.add_restriction(
-        connection, client_id=client_id, issuer_id=issuer_id, kind=kind, created_at=now, until=until
-    )
-
-
-@command(
-    "/deban {id}",
-    roles=PRO_ROLES,
-    description="Lift your ban on client {id} (the admin: every ban on that client).",
-)
-async def cmd_deban(app: App, conn: ClientConnection, id: int) -> dict[str, Any]:
-    """Raises: NotFound (no such client, or no ban to lift)."""
-    me = conn.require_identity()
-    await app.db.write(_lift_job, me.id, me.role == "admin", id, "ban", utc_now())
-    return {}
-
-
-@command(
+)(functools.partial(cmd_impose_sanction, kind=BAN))
+command(
     "/debloque {id}",
     roles=PRO_ROLES,
     description="Lift your block on client {id} (the admin: every block on that client).",
-)
-async def cmd_debloque(app: App, conn: ClientConnection, id: int) -> dict[str, Any]:
-    """Raises: NotFound (no such client, or no block to lift)."""
-    me = conn.require_identity()
-    await app.db.write(_lift_job, me.id, me.role == "admin", id, "block", utc_now())
-    return {}
-
-
-def _lift_job(
-    connection: Connection, my_id: int, is_admin: bool, client_id: int, kind: str, now: datetime
-) -> None:
-    _require_client(connection, client_id)
-    lifted = queries.lift_restrictions(
-        connection, client_id=client_id, issuer_id=None if is_admin else my_id, kind=kind, now=now
-    )
-    if lifted == 0:
-        word = "block" if kind == "block" else "ban"
-        raise NotFound(f"no active {word} on client {client_id} to lift")
+)(functools.partial(cmd_lift_sanction, kind=BLOCK))
+command(
+    "/deban {id}",
+    roles=PRO_ROLES,
+    description="Lift your ban on client {id} (the admin: every ban on that client).",
+)(functools.partial(cmd_lift_sanction, kind=BAN))
 
 
 @command(
@@ -495,11 +374,11 @@ async def cmd_sanctions(app: App, conn: ClientConnection) -> dict[str, Any] | No
     return {
         "sanctions": [
             {
-                "client": {"id": row[0], "role": "client", "name": row[1]},
-                "kind": row[2],
-                "issuer": row[3],
-                "since": queries.iso(row[4]),
-                "until": queries.iso(row[5]),
+                "client": {"id": row.client_id, "role": "client", "name": row.client_name},
+                "kind": row.kind,
+                "issuer": row.issuer_id,
+                "since": queries.iso(row.since),
+                "until": queries.iso(row.until),
             }
             for row in rows
         ]
@@ -576,11 +455,13 @@ async def cmd_discussions(app: App, conn: ClientConnection, page: int) -> dict[s
         "total": total,
         "conversations": [
             {
-                "partner": _user_json(partner),
-                "last_message": queries.message_json(last) if last is not None else None,
-                "unread": unread,
+                "partner": _user_json(row.partner),
+                "last_message": None
+                if row.last_message is None
+                else queries.message_json(row.last_message),
+                "unread": row.unread,
             }
-            for partner, last, unread in rows
+            for row in rows
         ],
     }
 

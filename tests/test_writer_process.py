@@ -195,7 +195,7 @@ def test_a_writer_that_cannot_start_costs_503_and_waits(tmp_path: Path) -> None:
     try:
         started = time.monotonic()
         for _ in range(3):
-            [(ok, error)] = committer.run([(job_note, ("x",), False)])
+            [(ok, error)] = committer.run([(job_note, ("x",), {}, False)])
             assert not ok and isinstance(error, ServiceUnavailable)
             assert "nothing was stored" in error.error
         # 0.1 + 0.2 + 0.4 s of pause after the three failures, not a busy loop
@@ -205,13 +205,24 @@ def test_a_writer_that_cannot_start_costs_503_and_waits(tmp_path: Path) -> None:
 
 
 def test_the_writer_process_loads_only_what_it_runs() -> None:
-    """The child imports the committer, not the event loop's side of storage
-    (``db``: reader pool, write queue) nor the server around it."""
+    """The child imports the committer and, as it unpickles jobs, the rules and
+    the queries they run: not the event loop's side of storage (``db``: reader
+    pool, write queue) nor the server around them (``app``, ``commands``)."""
     probe = (
         "import sys, server.storage.writer; "
+        "import server.rules  # what unpickling a job imports\n"
         "print(' '.join(sorted(m for m in sys.modules if m.startswith('server'))))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert loaded == ["server", "server.storage", "server.storage.commit", "server.storage.writer"]
+    assert loaded == [
+        "server",
+        "server.rules",
+        "server.storage",
+        "server.storage.commit",
+        "server.storage.fastsql",
+        "server.storage.models",
+        "server.storage.queries",
+        "server.storage.writer",
+    ]

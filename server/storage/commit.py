@@ -102,9 +102,9 @@ def _ensure_sqlite_folder(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-# A write job as the committer sees it: (function, arguments, erase); its
+# A write job as the committer sees it: (function, arguments, keywords, erase); its
 # outcome is (True, result) or (False, the exception it raised).
-WriteItem = tuple[Callable[..., Any], tuple[Any, ...], bool]
+WriteItem = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], bool]
 Outcome = tuple[bool, Any]
 
 
@@ -136,7 +136,7 @@ class Committer:
             self._commit_batch(items, outcomes)
             if self.is_sqlite and any(
                 erase and outcome and outcome[0]
-                for (_, _, erase), outcome in zip(items, outcomes, strict=True)
+                for (_, _, _, erase), outcome in zip(items, outcomes, strict=True)
             ):
                 self._truncate_wal()
             self.failures = 0
@@ -220,8 +220,8 @@ def take_writers_turn(connection: Connection) -> None:
 
 
 def _run_job(connection: Connection, item: WriteItem) -> Outcome:
-    function, arguments, _ = item
+    function, arguments, keywords, _ = item
     try:
-        return True, function(connection, *arguments)
+        return True, function(connection, *arguments, **keywords)
     except TchatatorError as error:
         return False, error  # by contract nothing was written: the batch goes on

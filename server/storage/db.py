@@ -15,6 +15,7 @@ share one fsync. How a batch is run and committed: ``commit``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import threading
@@ -29,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from protocol.errors import ServiceUnavailable
 
-from .commit import READER_THREADS, Committer, make_engine, take_writers_turn
+from .commit import READER_THREADS, Committer, WriteItem, make_engine, take_writers_turn
 from .writer import ProcessCommitter
 
 __all__ = ["MIGRATIONS", "WRITE_GATE", "Database", "WriteGate", "migrate"]
@@ -86,6 +87,7 @@ WRITE_GATE: ContextVar[WriteGate | None] = ContextVar("tchatator_write_gate", de
 class _Job:
     function: Callable[..., Any]
     arguments: tuple[Any, ...]
+    keywords: dict[str, Any]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
     erase: bool = False
@@ -158,8 +160,8 @@ class Database:
 
     # --- reads ------------------------------------------------------------------
 
-    async def read(self, function: Callable[..., T], /, *arguments: Any) -> T:
-        """Run a read query and return its result.
+    async def read(self, function: Callable[..., T], /, *arguments: Any, **keywords: Any) -> T:
+        """Run ``function(connection, *arguments, **keywords)``, a read; its result.
 
         On SQLite the short, indexed reads of the protocol run right here on
         the event loop's thread, on a connection of its own: a thread hop (and
@@ -171,16 +173,20 @@ class Database:
                 self._loop_connection = self.engine.connect()
             connection = self._loop_connection
             try:
-                return function(connection, *arguments)
+                return function(connection, *arguments, **keywords)
             finally:
                 if connection.in_transaction():
                     connection.rollback()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._run_read, function, arguments)
+        return await loop.run_in_executor(
+            self._readers, functools.partial(self.read_sync, function, *arguments, **keywords)
+        )
 
-    def _run_read(self, function: Callable[..., T], arguments: tuple[Any, ...]) -> T:
+    def read_sync(self, function: Callable[..., T], /, *arguments: Any, **keywords: Any) -> T:
+        """One read on a connection of the pool, from synchronous code (a reader
+        thread; the benchmark)."""
         with self.engine.connect() as connection:
-            result = function(connection, *arguments)
+            result = function(connection, *arguments, **keywords)
             connection.rollback()
             return result
 
@@ -192,8 +198,13 @@ class Database:
 
     # --- writes -------------------------------------------------------------------
 
-    async def write(self, function: Callable[..., T], /, *arguments: Any, erase: bool = False) -> T:
-        """Run ``function(connection, *arguments)`` in the next group commit.
+    async def write(
+        self, function: Callable[..., T], /, *arguments: Any, erase: bool = False, **keywords: Any
+    ) -> T:
+        """Run ``function(connection, *arguments, **keywords)`` in the next group commit.
+
+        ``function`` is a module-level function and its arguments plain values:
+        on SQLite they are pickled to the writer process (``writer``).
 
         Returns once the transaction holding it is committed. With ``erase``
         (the job destroys data, e.g. a message's text), it returns once no
@@ -209,7 +220,7 @@ class Database:
             await gate.wait_turn()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_Job(function, arguments, future, loop, erase))
+        self._jobs.put(_Job(function, arguments, keywords, future, loop, erase))
         if gate is not None:
             gate.open()
         return await future
@@ -231,7 +242,9 @@ class Database:
                     stop = True
                     break
                 batch.append(job)
-            items = [(job.function, job.arguments, job.erase) for job in batch]
+            items: list[WriteItem] = [
+                (job.function, job.arguments, job.keywords, job.erase) for job in batch
+            ]
             try:
                 outcomes = self._committer.run(items)
             except Exception as error:  # a bug here must not leave a batch unanswered

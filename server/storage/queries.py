@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -29,6 +29,15 @@ from .models import (
 )
 
 __all__ = [
+    "SQL_UNREAD_BUCKETS",
+    "SQL_UNREAD_PAGE",
+    "Discussion",
+    "MessageRow",
+    "Sanction",
+    "SendContext",
+    "UserListing",
+    "UserRow",
+    "UserSummary",
     "add_restriction",
     "conversation_page",
     "conversations_of",
@@ -52,22 +61,23 @@ __all__ = [
     "revoke_token",
     "send_context",
     "set_key_digest",
+    "table_of",
     "tombstone_message",
     "unread_page",
     "update_message_text",
 ]
 
 
-def _table(model: type[SQLModel]) -> sa.Table:
+def table_of(model: type[SQLModel]) -> sa.Table:
     """The Core table of a model, typed (SQLModel does not declare ``__table__``)."""
     return SQLModel.metadata.tables[str(model.__tablename__)]
 
 
-users = _table(User)
-conversations = _table(Conversation)
-messages = _table(Message)
-restrictions = _table(Restriction)
-revoked = _table(RevokedToken)
+users = table_of(User)
+conversations = table_of(Conversation)
+messages = table_of(Message)
+restrictions = table_of(Restriction)
+revoked = table_of(RevokedToken)
 
 _MESSAGE_COLUMNS = (
     messages.c.id,
@@ -81,13 +91,88 @@ _MESSAGE_COLUMNS = (
 )
 
 
+# --- named rows: what the queries return -------------------------------------------------
+
+
+class UserRow(NamedTuple):
+    """A user as sessions and rules need one."""
+
+    id: int
+    role: str
+    name: str
+    key_digest: str
+
+
+class UserSummary(NamedTuple):
+    """A user as the contract shows one (``/annuaire``, partners of ``/discussions``)."""
+
+    id: int
+    role: str
+    name: str
+
+
+class UserListing(NamedTuple):
+    """A user in the CLI's ``user list``."""
+
+    id: int
+    role: str
+    name: str
+    created_at: datetime
+
+
+class MessageRow(NamedTuple):
+    """A message, as stored (times as the database returns them: ``iso`` reads both).
+
+    Pages of messages (``unread_page``, ``conversation_page``) stay plain tuples
+    in this order: they go straight to ``message_json``, and building a named
+    row for each of 20 rows would cost a page more than its query does.
+    """
+
+    id: int
+    sender_id: int
+    recipient_id: int
+    text: str | None
+    sent_at: Any
+    modified_at: Any
+    read_at: Any
+    deleted_at: Any
+
+
+class SendContext(NamedTuple):
+    """What ``/message`` checks before it writes (see ``send_context``)."""
+
+    recipient_role: str
+    banned: bool
+    blocked: bool
+    conversation: tuple[int, int] | None  # (id, message count), if the pair has one
+
+
+class Discussion(NamedTuple):
+    """One of a user's conversations (``/discussions``)."""
+
+    partner: UserSummary
+    last_message: MessageRow | None
+    unread: int
+
+
+class Sanction(NamedTuple):
+    """A block or ban in force (``/sanctions``)."""
+
+    client_id: int
+    client_name: str
+    kind: str
+    issuer_id: int
+    since: datetime
+    until: datetime | None
+
+
 # ISO 8601 UTC with a ``Z`` (section 5: "ISO 8601 UTC strings or null"), from
 # a datetime or from a time as the database returned it.
 iso = iso_from_db
 
 
-def message_json(row: Sequence[Any]) -> dict[str, Any]:
-    """A message row (``_MESSAGE_COLUMNS`` order) as the contract's message object."""
+def message_json(row: MessageRow | Sequence[Any]) -> dict[str, Any]:
+    """A message row (``MessageRow`` order) as the contract's message object."""
     message_id, sender, recipient, text, sent_at, modified_at, read_at, deleted_at = row
     return {
         "id": message_id,
@@ -186,8 +271,9 @@ _SQL_TOMBSTONE = Statement(
 # numbers, one per BUCKET arrivals), and the bucket rows from ``low`` on are
 # read in order until the page's first message is reached: a few rows when
 # little has been read (buckets nearly full), more when the unread messages
-# are spread thin over a long history.
-_SQL_UNREAD_BUCKETS = Statement(
+# are spread thin over a long history. (Public, with SQL_UNREAD_PAGE: the
+# benchmark times /liste's two statements on the bare cursor.)
+SQL_UNREAD_BUCKETS = Statement(
     "SELECT unread_buckets.bucket, unread_buckets.unread, users.unread_count,"
     f" CASE WHEN 2 * :low <= users.received_count / {BUCKET} THEN ("
     "  SELECT coalesce(sum(unread), 0) FROM unread_buckets"
@@ -200,7 +286,7 @@ _SQL_UNREAD_BUCKETS = Statement(
     " WHERE users.id = :me AND unread_buckets.bucket >= :low ORDER BY unread_buckets.bucket"
 )
 _SQL_UNREAD_TOTAL = Statement("SELECT unread_count FROM users WHERE id = :me")
-_SQL_UNREAD_PAGE = Statement(
+SQL_UNREAD_PAGE = Statement(
     f"SELECT {_MESSAGE_FIELDS} FROM messages"
     " WHERE recipient_id = :me AND read_at IS NULL AND deleted_at IS NULL"
     " AND recipient_seq >= :start ORDER BY recipient_seq LIMIT :size OFFSET :within"
@@ -238,8 +324,8 @@ def send_context(
     pro_id: int,
     admin_id: int,
     now: datetime,
-) -> tuple[str, bool, bool, tuple[int, int] | None] | None:
-    """For /message: (recipient's role, banned, blocked, (conversation id, count)).
+) -> SendContext | None:
+    """For /message: the recipient's role, banned, blocked, and the conversation.
 
     None when ``recipient`` is no active user. The pair is the one the
     sender's role implies; if the recipient's role does not fit, the caller
@@ -259,17 +345,21 @@ def send_context(
     if row is None:
         return None
     conversation = None if row[3] is None else (int(row[3]), int(row[4]))
-    return str(row[0]), bool(row[1]), bool(row[2]), conversation
+    return SendContext(str(row[0]), bool(row[1]), bool(row[2]), conversation)
 
 
-def get_user(connection: Connection, user_id: int, *, include_removed: bool = False) -> Any:
-    """An active user (id, role, name, key_digest), or None."""
+def get_user(
+    connection: Connection, user_id: int, *, include_removed: bool = False
+) -> UserRow | None:
+    """An active user (or a removed one too, with ``include_removed``), or None."""
     statement = _SQL_USER if include_removed else _SQL_ACTIVE_USER
-    return first(connection, statement, {"id": user_id})
+    row = first(connection, statement, {"id": user_id})
+    return None if row is None else UserRow._make(row)
 
 
-def get_user_by_digest(connection: Connection, digest: str) -> Any:
-    return first(connection, _SQL_USER_BY_DIGEST, {"digest": digest})
+def get_user_by_digest(connection: Connection, digest: str) -> UserRow | None:
+    row = first(connection, _SQL_USER_BY_DIGEST, {"digest": digest})
+    return None if row is None else UserRow._make(row)
 
 
 def create_user(connection: Connection, *, role: str, name: str, key_digest: str) -> int:
@@ -279,13 +369,13 @@ def create_user(connection: Connection, *, role: str, name: str, key_digest: str
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-def list_users(connection: Connection, *, include_removed: bool = False) -> list[Any]:
+def list_users(connection: Connection, *, include_removed: bool = False) -> list[UserListing]:
     query = sa.select(users.c.id, users.c.role, users.c.name, users.c.created_at).order_by(
         users.c.id
     )
     if not include_removed:
         query = query.where(users.c.removed_at.is_(None))
-    return list(connection.execute(query))
+    return [UserListing._make(row) for row in connection.execute(query)]
 
 
 def rename_user(connection: Connection, user_id: int, name: str) -> bool:
@@ -318,7 +408,7 @@ def remove_user(connection: Connection, user_id: int, unusable_digest: str) -> b
 
 def directory_page(
     connection: Connection, roles: Iterable[str], page: int, size: int
-) -> tuple[int, list[Any]]:
+) -> tuple[int, list[UserSummary]]:
     condition = sa.and_(users.c.role.in_(list(roles)), users.c.removed_at.is_(None))
     total = connection.execute(sa.select(sa.func.count()).where(condition)).scalar_one()
     if page * size >= total:
@@ -330,7 +420,7 @@ def directory_page(
         .limit(size)
         .offset(page * size)
     )
-    return int(total), list(rows)
+    return int(total), [UserSummary._make(row) for row in rows]
 
 
 # --- conversations and messages -------------------------------------------------------
@@ -392,8 +482,9 @@ def insert_message(
     return message_id
 
 
-def get_message(connection: Connection, message_id: int) -> Any:
-    return first(connection, _SQL_MESSAGE, {"id": message_id})
+def get_message(connection: Connection, message_id: int) -> MessageRow | None:
+    row = first(connection, _SQL_MESSAGE, {"id": message_id})
+    return None if row is None else MessageRow._make(row)
 
 
 def update_message_text(
@@ -445,12 +536,12 @@ def unread_page(
 ) -> tuple[int, list[Any]]:
     """Unread, undeleted messages to ``recipient``, oldest first, page ``page``.
 
-    No count and no long OFFSET: see ``_SQL_UNREAD_BUCKETS``.
+    No count and no long OFFSET: see ``SQL_UNREAD_BUCKETS``.
     """
     skip = page * size  # unread messages before the page
     # A bucket holds at most BUCKET of them: none below this one holds the page's first.
     low = skip // BUCKET
-    cursor = execute(connection, _SQL_UNREAD_BUCKETS, {"me": recipient, "low": low})
+    cursor = execute(connection, SQL_UNREAD_BUCKETS, {"me": recipient, "low": low})
     try:
         head = cursor.fetchone()
         if head is None:  # nothing unread from bucket ``low`` on: past the end, or empty
@@ -469,7 +560,7 @@ def unread_page(
         cursor.close()
     page_rows = rows(
         connection,
-        _SQL_UNREAD_PAGE,
+        SQL_UNREAD_PAGE,
         {"me": recipient, "start": bucket * BUCKET, "size": size, "within": skip - earlier},
     )
     return total, page_rows
@@ -520,7 +611,7 @@ def mark_read(
 
 def conversations_of(
     connection: Connection, user_id: int, role: str, page: int, size: int
-) -> tuple[int, list[tuple[Any, Any, int]]]:
+) -> tuple[int, list[Discussion]]:
     """My conversations, latest activity first: (partner, last message, unread)."""
     mine, partner_column = (
         (conversations.c.client_id, conversations.c.pro_id)
@@ -566,7 +657,11 @@ def conversations_of(
         ).all()
     )
     result = [
-        (partners[row[1]], last_messages.get(row[2]), int(unread.get(row[0], 0)))
+        Discussion(
+            UserSummary._make(partners[row[1]]),
+            None if row[2] not in last_messages else MessageRow._make(last_messages[row[2]]),
+            int(unread.get(row[0], 0)),
+        )
         for row in rows
         if row[1] in partners
     ]
@@ -625,7 +720,9 @@ def lift_restrictions(
     return int(result.rowcount)
 
 
-def list_restrictions(connection: Connection, issuer_id: int | None, now: datetime) -> list[Any]:
+def list_restrictions(
+    connection: Connection, issuer_id: int | None, now: datetime
+) -> list[Sanction]:
     """Active restrictions (of one issuer, or all) with the client's name."""
     query = (
         sa.select(
@@ -642,7 +739,7 @@ def list_restrictions(connection: Connection, issuer_id: int | None, now: dateti
     )
     if issuer_id is not None:
         query = query.where(restrictions.c.issuer_id == issuer_id)
-    return list(connection.execute(query))
+    return [Sanction._make(row) for row in connection.execute(query)]
 
 
 # --- sessions ------------------------------------------------------------------------------
@@ -661,7 +758,7 @@ def session_state(
     digest = None
     if user_id is not None:
         row = get_user(connection, user_id)
-        digest = None if row is None else row[3]
+        digest = None if row is None else row.key_digest
     return digest, is_revoked(connection, nonce)
 
 
@@ -680,7 +777,7 @@ def purge_revoked(connection: Connection, now: datetime) -> int:
 def shared_secret(connection: Connection, name: str, candidate: str) -> str:
     """The value stored under ``name``, storing ``candidate`` if there is none
     yet: whichever instance comes first sets it, the others read it."""
-    table = _table(SharedSecret)
+    table = table_of(SharedSecret)
     connection.execute(
         sa.text(
             "INSERT INTO shared_secrets (name, value) VALUES (:name, :value)"
