@@ -15,31 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .scenarios import (
+    CALIBRATED,
+    DELIVERY,
+    HANDSHAKE,
+    IDLE_MEMORY,
+    MESSAGE_CLOSED,
+    MESSAGE_PIPELINED,
+    THROUGHPUT,
+)
+
 __all__ = ["Outputs", "console_summary", "write_all"]
 
 ANALYSIS = Path(__file__).with_name("ANALYSIS.md")
+# Only the latest run is kept in bench/results/ (git keeps the earlier ones).
+LATEST = "latest.json"
 NONE = "\u2013"  # an en dash: no figure
 LOOP_NAMES = {"asyncio": "stdlib asyncio", "uvloop": "uvloop"}
-THROUGHPUT_ORDER = (
-    "message_closed_1",
-    "message_closed_50",
-    "message_closed_500",
-    "message_pipelined_1",
-    "message_pipelined_50",
-    "liste",
-    "liste_deep",
-    "conversation_page0",
-    "conversation_deep",
-)
-
-# The closed-loop scenarios at the calibration's connection count, placed on its curve.
-CALIBRATED_SCENARIOS = {
-    "message_closed_50": "`/message`",
-    "liste": "`/liste` page 0",
-    "liste_deep": "`/liste` deep page",
-    "conversation_page0": "`/conversation` page 0",
-    "conversation_deep": "`/conversation` deep page",
-}
 
 
 @dataclass(frozen=True)
@@ -53,9 +45,8 @@ def write_all(results: dict[str, Any], outputs: Outputs, *, write_json: bool = T
     outputs.json_dir.mkdir(parents=True, exist_ok=True)
     outputs.images.mkdir(parents=True, exist_ok=True)
     outputs.markdown.parent.mkdir(parents=True, exist_ok=True)
-    json_path = outputs.json_dir / f"{results['date'][:10]}.json"
+    json_path = outputs.json_dir / LATEST
     if write_json:
-        _keep_earlier_run(json_path)
         json_path.write_text(json.dumps(results, indent=1, default=_jsonable) + "\n", "utf-8")
     images = plot_all(results, outputs.images)
     relative = _relative(outputs.images, outputs.markdown.parent)
@@ -64,26 +55,6 @@ def write_all(results: dict[str, Any], outputs: Outputs, *, write_json: bool = T
     )
     outputs.markdown.write_text(markdown, "utf-8")
     return [*([json_path] if write_json else []), outputs.markdown, *images.values()]
-
-
-def _keep_earlier_run(json_path: Path) -> None:
-    """The newest run of a day is ``<date>.json``; an earlier one moves aside.
-
-    It becomes ``<date>-<HHMM>.json`` after its own start time, so a second
-    run on the same day never loses the first.
-    """
-    try:
-        earlier = json.loads(json_path.read_text("utf-8"))
-    except (FileNotFoundError, ValueError):
-        return
-    started = str(earlier.get("date", ""))
-    stamp = started[11:13] + started[14:16] if len(started) >= 16 else "earlier"
-    target = json_path.with_name(f"{json_path.stem}-{stamp}.json")
-    serial = 1
-    while target.exists():
-        serial += 1
-        target = json_path.with_name(f"{json_path.stem}-{stamp}-{serial}.json")
-    json_path.rename(target)
 
 
 def _jsonable(value: Any) -> Any:
@@ -292,7 +263,7 @@ def _loop_section(loop: str, data: dict[str, Any]) -> str:
         "CPU ratio |"
     )
     w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name in THROUGHPUT_ORDER:
+    for name in THROUGHPUT:
         record = scenarios.get(name)
         if record is None:
             continue
@@ -308,7 +279,7 @@ def _loop_section(loop: str, data: dict[str, Any]) -> str:
     calibration = data.get("extras", {}).get("calibration")
     if calibration:
         w(_calibration_section(calibration, scenarios))
-    handshake = scenarios.get("handshake")
+    handshake = scenarios.get(HANDSHAKE)
     if handshake:
         s, b, r = handshake["server"], handshake["baseline"], handshake["ratios"]
         w("### Connect + `/connexion`\n")
@@ -329,7 +300,7 @@ def _loop_section(loop: str, data: dict[str, Any]) -> str:
             f"{b.get('concurrency', NONE)} | |"
         )
         w("")
-    idle = scenarios.get("idle_memory")
+    idle = scenarios.get(IDLE_MEMORY)
     if idle:
         s, b, r = idle["server"], idle["baseline"], idle["ratios"]
         w("### Idle authenticated connections\n")
@@ -369,7 +340,7 @@ def _loop_section(loop: str, data: dict[str, Any]) -> str:
                 f"{small['kib_per_connection']:.1f} | |"
             )
         w("")
-    delivery = scenarios.get("delivery")
+    delivery = scenarios.get(DELIVERY)
     if delivery:
         s, b, r = delivery["server"], delivery["baseline"], delivery["ratios"]
         w(f"### Live delivery ({s['listeners']} listeners, {s['rate']:.0f} messages/s)\n")
@@ -431,7 +402,7 @@ def _calibration_section(calibration: dict[str, Any], scenarios: dict[str, Any])
         w(f"- A ratio of {goal:g}\u00d7 leaves {allowed} on {where}.")
     one_process = calibration_curve(calibration["points"], 1)
     placed = []
-    for name, label in CALIBRATED_SCENARIOS.items():
+    for name, label in CALIBRATED.items():
         record = scenarios.get(name)
         if record is None:
             continue
@@ -683,8 +654,8 @@ def _plot_throughput(plt: Any, results: dict[str, Any]) -> Any:
     for loop, data in results["loops"].items():
         scenarios = data["scenarios"]
         for prefix, marker, label in (
-            ("message_closed_", "o", "closed"),
-            ("message_pipelined_", "s", "pipelined 16"),
+            (MESSAGE_CLOSED, "o", "closed"),
+            (MESSAGE_PIPELINED, "s", "pipelined 16"),
         ):
             points = sorted(
                 (int(name[len(prefix) :]), record)
@@ -733,7 +704,7 @@ def _plot_latency(plt: Any, results: dict[str, Any]) -> Any:
     figure, axes = plt.subplots(len(loops), 1, figsize=(11, 3.6 * len(loops)), squeeze=False)
     for axis, loop in zip(axes[:, 0], loops, strict=True):
         scenarios = results["loops"][loop]["scenarios"]
-        names = [name for name in THROUGHPUT_ORDER if name in scenarios]
+        names = [name for name in THROUGHPUT if name in scenarios]
         width = 0.13
         for offset, (who, pct, shade) in enumerate(
             [
@@ -771,7 +742,7 @@ def _plot_cpu(plt: Any, results: dict[str, Any]) -> Any:
     loops = list(results["loops"])
     figure, axis = plt.subplots(figsize=(11, 4))
     first = results["loops"][loops[0]]["scenarios"]
-    names = [name for name in (*THROUGHPUT_ORDER, "handshake") if name in first]
+    names = [name for name in (*THROUGHPUT, HANDSHAKE) if name in first]
     width = 0.8 / (2 * len(loops))
     for index, loop in enumerate(loops):
         scenarios = results["loops"][loop]["scenarios"]
@@ -798,7 +769,7 @@ def _plot_cpu(plt: Any, results: dict[str, Any]) -> Any:
 def _plot_delivery(plt: Any, results: dict[str, Any]) -> Any:
     rows = []
     for loop, data in results["loops"].items():
-        record = data["scenarios"].get("delivery")
+        record = data["scenarios"].get(DELIVERY)
         if record:
             rows.append((loop, record))
     if not rows:

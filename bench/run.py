@@ -16,7 +16,7 @@ What one run does (docs/benchmarks.md explains how to read the results):
 4. divides every server figure by the baseline's on the same loop, checks the
    targets of the issue, profiles the server (py-spy) on the ``/message``
    load and on every scenario whose target is missed;
-5. writes ``bench/results/<date>.json``, ``docs/benchmarks.md`` and
+5. writes ``bench/results/latest.json``, ``docs/benchmarks.md`` and
    ``docs/img/bench-*.png`` (``--output-dir DIR`` writes all of them into DIR
    instead; ``--quick`` never writes into docs/).
 """
@@ -41,6 +41,7 @@ from typing import Any
 from server.config import toml_document
 
 from . import procs, profile, report
+from . import scenarios as names
 from .fill import FillPlan, Population, fill
 from .pool import LoadPool
 
@@ -70,8 +71,8 @@ class Mode:
     loops: tuple[str, ...]
     # (µs of synthetic work per request, processes) of the calibrated baselines
     calibration: tuple[tuple[float, int], ...] = ()
-    connections: tuple[int, ...] = (1, 50, 500)
-    pipelined_connections: tuple[int, ...] = (1, 50)
+    connections: tuple[int, ...] = names.MESSAGE_CONNECTIONS
+    pipelined_connections: tuple[int, ...] = names.PIPELINED_CONNECTIONS
     pipeline_depth: int = 16
     read_connections: int = 50
 
@@ -482,7 +483,7 @@ class Bench:
             say(f"[{loop}] idle connections: {mode.idle_connections:,}")
             base_idle = self.idle(baseline, mode.idle_connections)
             server_idle = self.idle(server, mode.idle_connections)
-            scenarios["idle_memory"] = _pair(
+            scenarios[names.IDLE_MEMORY] = _pair(
                 "idle",
                 f"{mode.idle_connections:,} idle authenticated TLS connections: server memory",
                 server_idle,
@@ -501,7 +502,7 @@ class Bench:
                     small.child.stop()
 
             say(f"[{loop}] connect + /connexion")
-            scenarios["handshake"] = _pair(
+            scenarios[names.HANDSHAKE] = _pair(
                 "handshake",
                 "connect + TLS 1.3 handshake + /connexion + close, per second",
                 self.handshakes(server),
@@ -523,8 +524,8 @@ class Bench:
                 ]
                 for i in range(max(mode.connections))
             ]
-            runs = [(f"message_closed_{c}", c, 1) for c in mode.connections] + [
-                (f"message_pipelined_{c}", c, mode.pipeline_depth)
+            runs = [(names.message_closed(c), c, 1) for c in mode.connections] + [
+                (names.message_pipelined(c), c, mode.pipeline_depth)
                 for c in mode.pipelined_connections
             ]
             for name, connections, depth in runs:
@@ -544,7 +545,7 @@ class Bench:
 
             # Reads on the filled database, against the baseline's closed loop
             # at the same connection count.
-            read_ref = f"message_closed_{mode.read_connections}"
+            read_ref = names.message_closed(mode.read_connections)
             if read_ref not in scenarios:
                 base = self.throughput(baseline, clients, message_lines, mode.read_connections, 1)
             else:
@@ -560,7 +561,7 @@ class Bench:
                 scenarios[name] = record
 
             say(f"[{loop}] live delivery, {mode.delivery_listeners} listeners")
-            scenarios["delivery"] = _pair(
+            scenarios[names.DELIVERY] = _pair(
                 "delivery",
                 f"live delivery to {mode.delivery_listeners} listeners "
                 f"at {mode.delivery_rate:.0f} messages/s",
@@ -630,26 +631,26 @@ class Bench:
         conversation_deep = max(1, int(population.big_length / size * 0.9))
         return [
             (
-                "liste",
+                names.LISTE,
                 liste_keys,
                 b"/liste 0\n",
                 f"/liste page 0, {len(liste_keys)} pros with a few hundred unread each",
             ),
             (
-                "liste_deep",
+                names.LISTE_DEEP,
                 [big_pro_key],
                 f"/liste {liste_deep}\n".encode(),
                 f"/liste page {liste_deep:,} of the pro with {population.big_pro_unread:,} "
                 "unread messages",
             ),
             (
-                "conversation_page0",
+                names.CONVERSATION_PAGE0,
                 [big_client_key],
                 f"/conversation {population.big_pro} 0\n".encode(),
                 f"/conversation page 0 of a {population.big_length:,}-message conversation",
             ),
             (
-                "conversation_deep",
+                names.CONVERSATION_DEEP,
                 [big_client_key],
                 f"/conversation {population.big_pro} {conversation_deep}\n".encode(),
                 f"/conversation page {conversation_deep:,} of the same conversation",
@@ -665,11 +666,11 @@ class Bench:
         clients: list[str],
     ) -> dict[str, Any]:
         """py-spy on the server under the /message load, and under every missed one."""
-        wanted = ["message_closed_50"]
+        wanted = [names.MESSAGE]
         for target in targets:
             if not target["pass"] and target.get("scenario") and target["scenario"] not in wanted:
                 wanted.append(target["scenario"])
-        wanted = [name for name in wanted if name != "idle_memory"][: self.mode.max_profiles]
+        wanted = [name for name in wanted if name != names.IDLE_MEMORY][: self.mode.max_profiles]
         seconds = self.mode.profile_seconds
         profiles: dict[str, Any] = {}
         reads = {name: (keys, line) for name, keys, line, _ in self._read_specs()}
@@ -708,9 +709,9 @@ class Bench:
                     measure=measure,
                     during=during,
                 )
-            elif name == "handshake":
+            elif name == names.HANDSHAKE:
                 self._profile_generic(server, self.handshakes, recorder)
-            elif name == "delivery":
+            elif name == names.DELIVERY:
                 self._profile_generic(server, self.delivery, recorder)
             else:
                 continue
@@ -777,11 +778,11 @@ def evaluate_targets(
             }
         )
 
-    message = scenarios["message_closed_50"]
+    message = scenarios[names.MESSAGE]
     add(
         "message_rps",
         "/message, 50 connections: req/s vs baseline",
-        "message_closed_50",
+        names.MESSAGE,
         message["ratios"]["rps"],
         ">=",
         0.3,
@@ -790,35 +791,35 @@ def evaluate_targets(
     add(
         "message_p99",
         "/message, 50 connections: p99 vs baseline",
-        "message_closed_50",
+        names.MESSAGE,
         message["ratios"]["p99_ms"],
         "<=",
         3.0,
         "\u00d7",
     )
     for name, label in (
-        ("liste", "/liste page 0 on 1M messages: req/s vs baseline"),
-        ("conversation_page0", "/conversation page 0 on 1M messages: req/s vs baseline"),
-        ("conversation_deep", "/conversation deep page on 1M messages: req/s vs baseline"),
+        (names.LISTE, "/liste page 0 on 1M messages: req/s vs baseline"),
+        (names.CONVERSATION_PAGE0, "/conversation page 0 on 1M messages: req/s vs baseline"),
+        (names.CONVERSATION_DEEP, "/conversation deep page on 1M messages: req/s vs baseline"),
     ):
         add(f"{name}_rps", label, name, scenarios[name]["ratios"]["rps"], ">=", 0.4, "\u00d7")
-    page0 = scenarios["conversation_page0"]["server"]["p50_ms"]
-    deep = scenarios["conversation_deep"]["server"]["p50_ms"]
+    page0 = scenarios[names.CONVERSATION_PAGE0]["server"]["p50_ms"]
+    deep = scenarios[names.CONVERSATION_DEEP]["server"]["p50_ms"]
     add(
         "conversation_deep_time",
         "/conversation deep page time vs page 0 (p50)",
-        "conversation_deep",
+        names.CONVERSATION_DEEP,
         deep / page0 if page0 else None,
         "<=",
         2.0,
         "\u00d7",
     )
-    liste0 = scenarios["liste"]["server"]["p50_ms"]
-    liste_deep = scenarios["liste_deep"]["server"]["p50_ms"]
+    liste0 = scenarios[names.LISTE]["server"]["p50_ms"]
+    liste_deep = scenarios[names.LISTE_DEEP]["server"]["p50_ms"]
     add(
         "liste_deep_time",
         f"/liste deep page ({population.big_pro_unread:,} unread) time vs page 0 (p50)",
-        "liste_deep",
+        names.LISTE_DEEP,
         liste_deep / liste0 if liste0 else None,
         "<=",
         2.0,
@@ -827,8 +828,8 @@ def evaluate_targets(
     add(
         "handshake_rate",
         "connect + /connexion per second vs baseline handshakes",
-        "handshake",
-        scenarios["handshake"]["ratios"]["rps"],
+        names.HANDSHAKE,
+        scenarios[names.HANDSHAKE]["ratios"]["rps"],
         ">=",
         0.8,
         "\u00d7",
@@ -836,8 +837,8 @@ def evaluate_targets(
     add(
         "idle_memory",
         "server memory per idle authenticated TLS connection",
-        "idle_memory",
-        scenarios["idle_memory"]["server"]["kib_per_connection"],
+        names.IDLE_MEMORY,
+        scenarios[names.IDLE_MEMORY]["server"]["kib_per_connection"],
         "<=",
         64.0,
         "KiB",
@@ -845,9 +846,9 @@ def evaluate_targets(
     add(
         "delivery_p99",
         f"live delivery p99 (sender's 200 to push line), "
-        f"{scenarios['delivery']['server']['listeners']} listeners",
-        "delivery",
-        scenarios["delivery"]["server"]["delivery_p99_ms"],
+        f"{scenarios[names.DELIVERY]['server']['listeners']} listeners",
+        names.DELIVERY,
+        scenarios[names.DELIVERY]["server"]["delivery_p99_ms"],
         "<=",
         50.0,
         "ms",

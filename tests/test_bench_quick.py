@@ -14,20 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from bench import scenarios as names
+
 ROOT = Path(__file__).resolve().parent.parent
 
-THROUGHPUT = {
-    "message_closed_1",
-    "message_closed_50",
-    "message_closed_500",
-    "message_pipelined_1",
-    "message_pipelined_50",
-    "liste",
-    "liste_deep",
-    "conversation_page0",
-    "conversation_deep",
-}
-SCENARIOS = THROUGHPUT | {"handshake", "idle_memory", "delivery"}
+THROUGHPUT = set(names.THROUGHPUT)
+SCENARIOS = THROUGHPUT | {names.HANDSHAKE, names.IDLE_MEMORY, names.DELIVERY}
 
 
 @pytest.mark.slow
@@ -53,7 +45,7 @@ def test_quick_benchmark_writes_every_scenario(tmp_path: Path) -> None:
     for loop, data in results["loops"].items():
         scenarios = data["scenarios"]
         assert set(scenarios) == SCENARIOS, loop
-        for name in THROUGHPUT | {"handshake"}:
+        for name in THROUGHPUT | {names.HANDSHAKE}:
             record = scenarios[name]
             for side in ("server", "baseline"):
                 figures = record[side]
@@ -63,12 +55,12 @@ def test_quick_benchmark_writes_every_scenario(tmp_path: Path) -> None:
             assert record["ratios"]["rps"] > 0, (loop, name)
             assert record["ratios"]["p99_ms"] > 0, (loop, name)
             assert record["ratios"]["cpu_us_per_request"] > 0, (loop, name)
-        idle = scenarios["idle_memory"]
+        idle = scenarios[names.IDLE_MEMORY]
         assert idle["server"]["connected"] == idle["server"]["connections"] > 0
         assert idle["server"]["kib_per_connection"] > 0
         assert idle["baseline"]["kib_per_connection"] > 0
         assert idle["ratios"]["kib_per_connection"] > 0
-        delivery = scenarios["delivery"]
+        delivery = scenarios[names.DELIVERY]
         for side in ("server", "baseline"):
             assert delivery[side]["messages"] > 0
             assert delivery[side]["end_to_end_p99_ms"] > 0
