@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -126,10 +128,15 @@ def _serve(config_path: Path, settings: Settings, args: argparse.Namespace) -> i
 # --- users --------------------------------------------------------------------------------
 
 
-def _open(settings: Settings) -> tuple[Database, bytes]:
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[tuple[Database, bytes]]:
+    """The database, migrated, and the server secret; closed however the command ends."""
     database = Database(settings.database_url, readers=1)
-    database.migrate()
-    return database, server_secret(settings, database)
+    try:
+        database.migrate()
+        yield database, server_secret(settings, database)
+    finally:
+        database.close()
 
 
 def _check_name(name: str) -> str:
@@ -158,60 +165,50 @@ def _create_user(database: Database, secret: bytes, role: str, name: str) -> dic
 
 
 def _user_add(config_path: Path, settings: Settings, args: argparse.Namespace) -> int:
-    database, secret = _open(settings)
-    try:
+    with _database(settings) as (database, secret):
         _print_json(_create_user(database, secret, args.role, _check_name(args.name)))
-    finally:
-        database.close()
     return 0
 
 
 def _user_list(config_path: Path, settings: Settings, args: argparse.Namespace) -> int:
-    database, _ = _open(settings)
-    try:
+    with _database(settings) as (database, _):
         for row in database.run_sync(queries.list_users, include_removed=args.all):
             _print_json(
-                {"id": row[0], "role": row[1], "name": row[2], "created_at": queries.iso(row[3])}
+                {
+                    "id": row.id,
+                    "role": row.role,
+                    "name": row.name,
+                    "created_at": queries.iso(row.created_at),
+                }
             )
-    finally:
-        database.close()
     return 0
 
 
 def _user_rename(config_path: Path, settings: Settings, args: argparse.Namespace) -> int:
-    database, _ = _open(settings)
-    try:
+    with _database(settings) as (database, _):
         name = _check_name(args.name)
         if not database.run_sync(queries.rename_user, args.id, name):
             raise CliError(f"no user {args.id}")
         _print_json({"id": args.id, "name": name})
-    finally:
-        database.close()
     return 0
 
 
 def _user_rotate(config_path: Path, settings: Settings, args: argparse.Namespace) -> int:
-    database, secret = _open(settings)
-    try:
+    with _database(settings) as (database, secret):
         key = security.new_api_key()
         if not database.run_sync(queries.set_key_digest, args.id, security.digest_key(secret, key)):
             raise CliError(f"no user {args.id}")
         _print_json({"id": args.id, "api_key": key})
-    finally:
-        database.close()
     return 0
 
 
 def _user_remove(config_path: Path, settings: Settings, args: argparse.Namespace) -> int:
-    database, secret = _open(settings)
-    try:
+    with _database(settings) as (database, secret):
         # A digest of a key nobody knows: the unique column stays unique.
         unusable = security.digest_key(secret, security.new_api_key())
         if not database.run_sync(queries.remove_user, args.id, unusable):
             raise CliError(f"no user {args.id}")
         _print_json({"id": args.id, "removed": True})
-    finally:
-        database.close()
     return 0
 
 
@@ -220,8 +217,8 @@ def _admin_rotate(config_path: Path, settings: Settings, args: argparse.Namespac
 
     if settings.admin_api_key:
         raise CliError(f"admin_api_key is set in {config_path}: change it there, then /sync")
-    database, secret = _open(settings)
-    database.close()
+    with _database(settings) as (_, secret):
+        pass  # the secret may live in the database (PostgreSQL, several instances)
     key = security.new_api_key()
     security.write_private_file(
         admin_digest_path(settings), security.digest_key(secret, key).encode()
@@ -278,8 +275,7 @@ DEMO_CONVERSATIONS = (
 
 
 def _demo(config_path: Path, settings: Settings, args: argparse.Namespace) -> int:
-    database, secret = _open(settings)
-    try:
+    with _database(settings) as (database, secret):
         if database.run_sync(queries.list_users) and not args.force:
             raise CliError("the database already has users (use --force to add demo data anyway)")
         pros = [_create_user(database, secret, "pro", name) for name in DEMO_PROS]
@@ -305,8 +301,6 @@ def _demo(config_path: Path, settings: Settings, args: argparse.Namespace) -> in
         database.run_sync(fill)
         for user in pros + clients:
             _print_json(user)
-    finally:
-        database.close()
     return 0
 
 
