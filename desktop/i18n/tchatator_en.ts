@@ -15,7 +15,7 @@
 <context>
     <name>MessageListView</name>
     <message numerus="yes">
-        <location filename="../widgets/conversation.py" line="187"/>
+        <location filename="../widgets/conversation.py" line="209"/>
         <source>↓ %n new message(s)</source>
         <translation>
             <numerusform>↓ %n new message</numerusform>

@@ -4,184 +4,185 @@
 <context>
     <name>AdminWindow</name>
     <message>
-        <location filename="../widgets/admin.py" line="76"/>
-        <source>Tchatator — moderation</source>
-        <translation>Tchatator — modération</translation>
-    </message>
-    <message>
-        <location filename="../widgets/admin.py" line="87"/>
+        <location filename="../widgets/admin.py" line="89"/>
         <source>&amp;Entries:</source>
         <translation>&amp;Entrées :</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="91"/>
+        <location filename="../widgets/admin.py" line="93"/>
         <source>Number of log entries</source>
         <translation>Nombre d&apos;entrées du journal</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="94"/>
+        <location filename="../widgets/admin.py" line="96"/>
         <source>Filter (command, address, code…)</source>
         <translation>Filtrer (commande, adresse, code…)</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="95"/>
+        <location filename="../widgets/admin.py" line="97"/>
         <source>Filter the log</source>
         <translation>Filtrer le journal</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="97"/>
-        <location filename="../widgets/admin.py" line="149"/>
+        <location filename="../widgets/admin.py" line="99"/>
+        <location filename="../widgets/admin.py" line="153"/>
         <source>&amp;Refresh</source>
         <translation>&amp;Actualiser</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="104"/>
+        <location filename="../widgets/admin.py" line="106"/>
         <source>Request log</source>
         <translation>Journal des requêtes</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="106"/>
+        <location filename="../widgets/admin.py" line="108"/>
         <source>&amp;Log</source>
         <translation>&amp;Journal</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="111"/>
-        <location filename="../widgets/admin.py" line="112"/>
+        <location filename="../widgets/admin.py" line="113"/>
+        <location filename="../widgets/admin.py" line="114"/>
         <source>Search a user</source>
         <translation>Rechercher un utilisateur</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="115"/>
+        <location filename="../widgets/admin.py" line="117"/>
         <source>Users</source>
         <translation>Utilisateurs</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="119"/>
+        <location filename="../widgets/admin.py" line="123"/>
         <source>&amp;Block</source>
         <translation>&amp;Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="120"/>
+        <location filename="../widgets/admin.py" line="124"/>
         <source>Unbloc&amp;k</source>
         <translation>&amp;Débloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="121"/>
+        <location filename="../widgets/admin.py" line="125"/>
         <source>B&amp;an</source>
         <translation>Ba&amp;nnir</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="122"/>
+        <location filename="../widgets/admin.py" line="126"/>
         <source>Lift &amp;ban</source>
         <translation>&amp;Lever le ban</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="132"/>
+        <location filename="../widgets/admin.py" line="136"/>
         <source>Select a customer to moderate.</source>
         <translation>Choisissez un client à modérer.</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="135"/>
+        <location filename="../widgets/admin.py" line="139"/>
         <source>&amp;Users</source>
         <translation>&amp;Utilisateurs</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="140"/>
+        <location filename="../widgets/admin.py" line="144"/>
         <source>Blocks and bans in force</source>
         <translation>Blocages et bannissements en cours</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="143"/>
+        <location filename="../widgets/admin.py" line="147"/>
         <source>&amp;Sanctions</source>
         <translation>&amp;Sanctions</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="148"/>
+        <location filename="../widgets/admin.py" line="152"/>
         <source>&amp;File</source>
         <translation>&amp;Fichier</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="153"/>
+        <location filename="../widgets/admin.py" line="157"/>
         <source>Reload the server &amp;configuration</source>
         <translation>Recharger la &amp;configuration du serveur</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="159"/>
+        <location filename="../widgets/admin.py" line="163"/>
         <source>Actions</source>
         <translation>Actions</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="187"/>
+        <location filename="../widgets/admin.py" line="193"/>
         <source>Reload the server configuration</source>
         <translation>Recharger la configuration du serveur</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="206"/>
+        <location filename="../widgets/admin.py" line="214"/>
         <source>admin</source>
         <translation>admin</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="263"/>
+        <location filename="../widgets/admin.py" line="242"/>
+        <source>customer %1</source>
+        <translation>client n°%1</translation>
+    </message>
+    <message>
+        <location filename="../widgets/admin.py" line="285"/>
         <source>Block %1? They cannot write to anyone for a while.</source>
         <translation>Bloquer %1 ? Ce client ne pourra plus écrire à personne pendant un temps.</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="265"/>
+        <location filename="../widgets/admin.py" line="287"/>
         <source>Ban %1? They cannot write to anyone until the ban is lifted.</source>
         <translation>Bannir %1 ? Ce client ne pourra plus écrire à personne tant que le ban n&apos;est pas levé.</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="268"/>
+        <location filename="../widgets/admin.py" line="301"/>
+        <source>block</source>
+        <translation>blocage</translation>
+    </message>
+    <message>
+        <location filename="../widgets/admin.py" line="301"/>
+        <source>ban</source>
+        <translation>ban</translation>
+    </message>
+    <message>
+        <location filename="../widgets/admin.py" line="307"/>
+        <source>%1 cannot write to anyone for a while.</source>
+        <translation>%1 ne peut plus écrire à personne pendant un temps.</translation>
+    </message>
+    <message>
+        <location filename="../widgets/admin.py" line="308"/>
+        <source>%1 can write again.</source>
+        <translation>%1 peut de nouveau écrire.</translation>
+    </message>
+    <message>
+        <location filename="../widgets/admin.py" line="309"/>
+        <source>%1 cannot write to anyone until the ban is lifted.</source>
+        <translation>%1 ne peut plus écrire à personne tant que le ban n&apos;est pas levé.</translation>
+    </message>
+    <message>
+        <location filename="../widgets/admin.py" line="310"/>
+        <source>Every ban on %1 is lifted.</source>
+        <translation>Bans levés pour %1.</translation>
+    </message>
+    <message>
+        <location filename="../widgets/admin.py" line="78"/>
+        <location filename="../widgets/admin.py" line="290"/>
         <source>Moderation</source>
         <translation>Modération</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="270"/>
+        <location filename="../widgets/admin.py" line="292"/>
         <source>&amp;Confirm</source>
         <translation>&amp;Confirmer</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="279"/>
-        <source>blocked</source>
-        <translation>bloqué</translation>
-    </message>
-    <message>
-        <location filename="../widgets/admin.py" line="279"/>
-        <source>banned</source>
-        <translation>banni</translation>
-    </message>
-    <message>
-        <location filename="../widgets/admin.py" line="285"/>
-        <source>Customer #%1 is blocked.</source>
-        <translation>Le client n°%1 est bloqué.</translation>
-    </message>
-    <message>
-        <location filename="../widgets/admin.py" line="286"/>
-        <source>Customer #%1 is no longer blocked.</source>
-        <translation>Le client n°%1 n&apos;est plus bloqué.</translation>
-    </message>
-    <message>
-        <location filename="../widgets/admin.py" line="287"/>
-        <source>Customer #%1 is banned.</source>
-        <translation>Le client n°%1 est banni.</translation>
-    </message>
-    <message>
-        <location filename="../widgets/admin.py" line="288"/>
-        <source>Every ban on customer #%1 is lifted.</source>
-        <translation>Tous les bans du client n°%1 sont levés.</translation>
-    </message>
-    <message>
-        <location filename="../widgets/admin.py" line="295"/>
+        <location filename="../widgets/admin.py" line="321"/>
         <source>none</source>
         <translation>aucune</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="297"/>
+        <location filename="../widgets/admin.py" line="323"/>
         <source>Configuration reloaded. Changed: %1.</source>
         <translation>Configuration rechargée. Clés modifiées : %1.</translation>
     </message>
     <message>
-        <location filename="../widgets/admin.py" line="299"/>
+        <location filename="../widgets/admin.py" line="325"/>
         <source>Needs a restart: %1.</source>
         <translation>À appliquer au redémarrage : %1.</translation>
     </message>
@@ -189,264 +190,234 @@
 <context>
     <name>ChatWindow</name>
     <message>
-        <location filename="../widgets/chat.py" line="210"/>
+        <location filename="../widgets/chat.py" line="223"/>
         <source>Search a conversation</source>
         <translation>Rechercher une conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="150"/>
+        <location filename="../widgets/chat.py" line="156"/>
         <source>&amp;File</source>
         <translation>&amp;Fichier</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="151"/>
+        <location filename="../widgets/chat.py" line="157"/>
         <source>&amp;Refresh</source>
         <translation>&amp;Actualiser</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="155"/>
+        <location filename="../widgets/chat.py" line="161"/>
         <source>&amp;Conversation</source>
         <translation>&amp;Conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="156"/>
+        <location filename="../widgets/chat.py" line="162"/>
         <source>&amp;New conversation…</source>
         <translation>&amp;Nouvelle conversation…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="162"/>
+        <location filename="../widgets/chat.py" line="168"/>
         <source>&amp;Search a conversation</source>
         <translation>&amp;Rechercher une conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="166"/>
+        <location filename="../widgets/chat.py" line="172"/>
         <source>Next &amp;unread conversation</source>
         <translation>Conversation non l&amp;ue suivante</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="170"/>
+        <location filename="../widgets/chat.py" line="176"/>
         <source>Jump to the &amp;latest message</source>
         <translation>Aller au &amp;dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="174"/>
+        <location filename="../widgets/chat.py" line="180"/>
         <source>&amp;Write a message</source>
         <translation>É&amp;crire un message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="186"/>
+        <location filename="../widgets/chat.py" line="192"/>
         <source>&amp;Moderation</source>
         <translation>&amp;Modération</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="188"/>
+        <location filename="../widgets/chat.py" line="194"/>
         <source>&amp;Block this customer…</source>
         <translation>&amp;Bloquer ce client…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="190"/>
+        <location filename="../widgets/chat.py" line="197"/>
         <source>Un&amp;block this customer</source>
         <translation>&amp;Débloquer ce client</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="193"/>
+        <location filename="../widgets/chat.py" line="200"/>
         <source>B&amp;an this customer…</source>
         <translation>Ba&amp;nnir ce client…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="194"/>
+        <location filename="../widgets/chat.py" line="203"/>
         <source>&amp;Lift the ban</source>
         <translation>&amp;Lever le ban</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="200"/>
+        <location filename="../widgets/chat.py" line="212"/>
         <source>&amp;Blocks and bans…</source>
         <translation>Blocages et &amp;bans…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="208"/>
-        <source>Enter</source>
-        <translation>Entrée</translation>
-    </message>
-    <message>
-        <location filename="../widgets/chat.py" line="208"/>
+        <location filename="../widgets/chat.py" line="221"/>
         <source>Send the message</source>
         <translation>Envoyer le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="209"/>
-        <source>Shift+Enter</source>
-        <translation>Maj+Entrée</translation>
-    </message>
-    <message>
-        <location filename="../widgets/chat.py" line="209"/>
+        <location filename="../widgets/chat.py" line="222"/>
         <source>New line in the message</source>
         <translation>Nouvelle ligne dans le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="211"/>
+        <location filename="../widgets/chat.py" line="224"/>
         <source>Next unread conversation</source>
         <translation>Conversation non lue suivante</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="212"/>
+        <location filename="../widgets/chat.py" line="225"/>
         <source>Jump to the latest message</source>
         <translation>Aller au dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="213"/>
+        <location filename="../widgets/chat.py" line="226"/>
         <source>Write a message</source>
         <translation>Écrire un message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="214"/>
+        <location filename="../widgets/chat.py" line="227"/>
         <source>Edit the selected message</source>
         <translation>Modifier le message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="215"/>
-        <source>Delete</source>
-        <translation>Suppr</translation>
-    </message>
-    <message>
-        <location filename="../widgets/chat.py" line="215"/>
+        <location filename="../widgets/chat.py" line="228"/>
         <source>Delete the selected message</source>
         <translation>Supprimer le message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="216"/>
+        <location filename="../widgets/chat.py" line="229"/>
         <source>Details of the selected message</source>
         <translation>Détails du message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="217"/>
-        <source>Up (empty message)</source>
-        <translation>Haut (message vide)</translation>
-    </message>
-    <message>
-        <location filename="../widgets/chat.py" line="217"/>
+        <location filename="../widgets/chat.py" line="232"/>
         <source>Edit my last message</source>
         <translation>Modifier mon dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="218"/>
-        <source>Escape</source>
-        <translation>Échap</translation>
-    </message>
-    <message>
-        <location filename="../widgets/chat.py" line="218"/>
+        <location filename="../widgets/chat.py" line="234"/>
         <source>Cancel editing</source>
         <translation>Annuler la modification</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="221"/>
+        <location filename="../widgets/chat.py" line="237"/>
         <source>New conversation</source>
         <translation>Nouvelle conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="223"/>
+        <location filename="../widgets/chat.py" line="239"/>
         <source>Blocks and bans</source>
         <translation>Blocages et bannissements</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="321"/>
+        <location filename="../widgets/chat.py" line="345"/>
         <source>No unread conversation.</source>
         <translation>Aucune conversation non lue.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="344"/>
-        <source>Tchatator Pro</source>
-        <translation>Tchatator Pro</translation>
+        <location filename="../widgets/chat.py" line="231"/>
+        <source>%1 (empty message)</source>
+        <translation>%1 (message vide)</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="344"/>
-        <source>Tchatator</source>
-        <translation>Tchatator</translation>
-    </message>
-    <message>
-        <location filename="../widgets/chat.py" line="398"/>
+        <location filename="../widgets/chat.py" line="422"/>
         <source>Delete the message</source>
         <translation>Supprimer le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="399"/>
+        <location filename="../widgets/chat.py" line="423"/>
         <source>Delete this message? Its text is erased for both of you.</source>
         <translation>Supprimer ce message ? Son texte sera effacé pour vous deux.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="400"/>
+        <location filename="../widgets/chat.py" line="424"/>
         <source>&amp;Delete</source>
         <translation>&amp;Supprimer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="458"/>
+        <location filename="../widgets/chat.py" line="483"/>
         <source>someone</source>
         <translation>quelqu&apos;un</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="461"/>
+        <location filename="../widgets/chat.py" line="486"/>
         <source>New message from %1</source>
         <translation>Nouveau message de %1</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="506"/>
+        <location filename="../widgets/chat.py" line="532"/>
         <source>Block</source>
         <translation>Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="507"/>
+        <location filename="../widgets/chat.py" line="533"/>
         <source>Block %1? They cannot write to you for %2 h.</source>
         <translation>Bloquer %1 ? Ce client ne pourra plus vous écrire pendant %2 h.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="510"/>
+        <location filename="../widgets/chat.py" line="536"/>
         <source>&amp;Block</source>
         <translation>&amp;Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="521"/>
+        <location filename="../widgets/chat.py" line="547"/>
         <source>Ban</source>
         <translation>Bannir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="522"/>
+        <location filename="../widgets/chat.py" line="548"/>
         <source>Ban %1? They cannot write to you until you lift the ban.</source>
         <translation>Bannir %1 ? Ce client ne pourra plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="525"/>
+        <location filename="../widgets/chat.py" line="551"/>
         <source>B&amp;an</source>
         <translation>Ba&amp;nnir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="535"/>
+        <location filename="../widgets/chat.py" line="561"/>
         <source>blocked</source>
-        <translation>bloqué</translation>
+        <translation>bloqué·e</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="537"/>
+        <location filename="../widgets/chat.py" line="563"/>
         <source>banned</source>
-        <translation>banni</translation>
+        <translation>banni·e</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="548"/>
+        <location filename="../widgets/chat.py" line="586"/>
         <source>%1 is blocked until %2.</source>
-        <translation>%1 est bloqué(e) jusqu&apos;au %2.</translation>
+        <translation>%1 ne peut plus vous écrire jusqu&apos;au %2.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="549"/>
+        <location filename="../widgets/chat.py" line="587"/>
         <source>%1 can write to you again.</source>
         <translation>%1 peut de nouveau vous écrire.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="550"/>
+        <location filename="../widgets/chat.py" line="588"/>
         <source>%1 is banned until you lift the ban.</source>
-        <translation>%1 est banni(e) jusqu&apos;à ce que vous leviez le ban.</translation>
+        <translation>%1 ne peut plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="551"/>
+        <location filename="../widgets/chat.py" line="589"/>
         <source>The ban on %1 is lifted.</source>
-        <translation>Le ban de %1 est levé.</translation>
+        <translation>Ban levé pour %1.</translation>
     </message>
 </context>
 <context>
@@ -549,12 +520,12 @@
 <context>
     <name>ConversationDelegate</name>
     <message>
-        <location filename="../delegates.py" line="382"/>
+        <location filename="../delegates.py" line="383"/>
         <source>You: %1</source>
         <translation>Vous : %1</translation>
     </message>
     <message>
-        <location filename="../delegates.py" line="384"/>
+        <location filename="../delegates.py" line="385"/>
         <source>No message yet</source>
         <translation>Pas encore de message</translation>
     </message>
@@ -612,100 +583,100 @@
 <context>
     <name>ConversationPane</name>
     <message>
-        <location filename="../widgets/conversation.py" line="279"/>
+        <location filename="../widgets/conversation.py" line="334"/>
         <source>Choose a conversation in the list.</source>
         <translation>Choisissez une conversation dans la liste.</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="297"/>
+        <location filename="../widgets/conversation.py" line="352"/>
         <source>Conversation with</source>
         <translation>Conversation avec</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="303"/>
+        <location filename="../widgets/conversation.py" line="358"/>
         <source>&amp;Block</source>
         <translation>&amp;Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="305"/>
+        <location filename="../widgets/conversation.py" line="360"/>
         <source>Stop this customer writing to you for a while</source>
         <translation>Empêcher ce client de vous écrire pendant un temps</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="306"/>
+        <location filename="../widgets/conversation.py" line="361"/>
         <source>Unbloc&amp;k</source>
         <translation>&amp;Débloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="308"/>
+        <location filename="../widgets/conversation.py" line="363"/>
         <source>B&amp;an</source>
         <translation>Ba&amp;nnir</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="310"/>
+        <location filename="../widgets/conversation.py" line="365"/>
         <source>Stop this customer writing to you until you lift it</source>
         <translation>Empêcher ce client de vous écrire jusqu&apos;à la levée du ban</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="311"/>
+        <location filename="../widgets/conversation.py" line="366"/>
         <source>Lift &amp;ban</source>
         <translation>&amp;Lever le ban</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="348"/>
+        <location filename="../widgets/conversation.py" line="403"/>
         <source>Messages with %1</source>
         <translation>Messages avec %1</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="360"/>
+        <location filename="../widgets/conversation.py" line="415"/>
         <source>customer</source>
         <translation>client</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="360"/>
+        <location filename="../widgets/conversation.py" line="415"/>
         <source>professional</source>
         <translation>professionnel</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="363"/>
+        <location filename="../widgets/conversation.py" line="418"/>
         <source>blocked until %1</source>
-        <translation>bloqué jusqu&apos;au %1</translation>
+        <translation>bloqué·e jusqu&apos;au %1</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="365"/>
+        <location filename="../widgets/conversation.py" line="420"/>
         <source>banned</source>
-        <translation>banni</translation>
+        <translation>banni·e</translation>
     </message>
 </context>
 <context>
     <name>DirectoryDialog</name>
     <message>
-        <location filename="../widgets/dialogs.py" line="152"/>
+        <location filename="../widgets/dialogs.py" line="189"/>
         <source>New conversation</source>
         <translation>Nouvelle conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="155"/>
+        <location filename="../widgets/dialogs.py" line="192"/>
         <source>Choose the professional you want to write to.</source>
         <translation>Choisissez le professionnel à qui écrire.</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="159"/>
+        <location filename="../widgets/dialogs.py" line="196"/>
         <source>Search by name</source>
         <translation>Rechercher par nom</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="160"/>
+        <location filename="../widgets/dialogs.py" line="197"/>
         <source>Search professionals</source>
         <translation>Rechercher un professionnel</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="165"/>
+        <location filename="../widgets/dialogs.py" line="202"/>
         <source>Professionals</source>
         <translation>Professionnels</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="178"/>
+        <location filename="../widgets/dialogs.py" line="216"/>
         <source>Write</source>
         <translation>Écrire</translation>
     </message>
@@ -871,22 +842,22 @@
 <context>
     <name>FingerprintDialog</name>
     <message>
-        <location filename="../widgets/login.py" line="68"/>
+        <location filename="../widgets/login.py" line="77"/>
         <source>Check the server&apos;s certificate</source>
         <translation>Vérifier le certificat du serveur</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="72"/>
+        <location filename="../widgets/login.py" line="81"/>
         <source>First connection to %1. Compare this SHA-256 fingerprint with the one the server printed when it started (&quot;CA fingerprint&quot;), or ask its operator. Continue only if they are identical: otherwise someone may be impersonating the server. Nothing has been sent yet.</source>
         <translation>Première connexion à %1. Comparez cette empreinte SHA-256 avec celle que le serveur affiche à son démarrage (« CA fingerprint »), ou demandez-la à son administrateur. Ne continuez que si elles sont identiques : sinon, quelqu&apos;un se fait peut-être passer pour le serveur. Rien n&apos;a encore été envoyé.</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="93"/>
+        <location filename="../widgets/login.py" line="102"/>
         <source>Fingerprint</source>
         <translation>Empreinte</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="98"/>
+        <location filename="../widgets/login.py" line="107"/>
         <source>&amp;Trust this server</source>
         <translation>&amp;Faire confiance à ce serveur</translation>
     </message>
@@ -894,52 +865,52 @@
 <context>
     <name>InfoDialog</name>
     <message>
-        <location filename="../widgets/dialogs.py" line="98"/>
+        <location filename="../widgets/dialogs.py" line="104"/>
         <source>Message details</source>
         <translation>Détails du message</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="111"/>
+        <location filename="../widgets/dialogs.py" line="128"/>
         <source>Number</source>
         <translation>Numéro</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="112"/>
+        <location filename="../widgets/dialogs.py" line="129"/>
         <source>From</source>
         <translation>De</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="113"/>
+        <location filename="../widgets/dialogs.py" line="130"/>
         <source>To</source>
         <translation>À</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="114"/>
+        <location filename="../widgets/dialogs.py" line="131"/>
         <source>Sent</source>
         <translation>Envoyé</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="115"/>
+        <location filename="../widgets/dialogs.py" line="132"/>
         <source>Edited</source>
         <translation>Modifié</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="116"/>
+        <location filename="../widgets/dialogs.py" line="133"/>
         <source>Read</source>
         <translation>Lu</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="117"/>
+        <location filename="../widgets/dialogs.py" line="134"/>
         <source>Deleted</source>
         <translation>Supprimé</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="118"/>
+        <location filename="../widgets/dialogs.py" line="136"/>
         <source>Text</source>
         <translation>Texte</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="118"/>
+        <location filename="../widgets/dialogs.py" line="137"/>
         <source>(erased)</source>
         <translation>(effacé)</translation>
     </message>
@@ -980,178 +951,173 @@
 <context>
     <name>LoginDialog</name>
     <message>
-        <location filename="../widgets/login.py" line="133"/>
-        <source>Tchatator Pro — log in</source>
-        <translation>Tchatator Pro — connexion</translation>
+        <location filename="../widgets/login.py" line="143"/>
+        <source>Log in</source>
+        <translation>Connexion</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="133"/>
-        <source>Tchatator — log in</source>
-        <translation>Tchatator — connexion</translation>
-    </message>
-    <message>
-        <location filename="../widgets/login.py" line="137"/>
+        <location filename="../widgets/login.py" line="147"/>
         <source>Professional space</source>
         <translation>Espace professionnel</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="137"/>
+        <location filename="../widgets/login.py" line="147"/>
         <source>Customer space</source>
         <translation>Espace client</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="148"/>
+        <location filename="../widgets/login.py" line="158"/>
         <source>Server address</source>
         <translation>Adresse du serveur</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="150"/>
+        <location filename="../widgets/login.py" line="160"/>
         <source>&amp;Server:</source>
         <translation>&amp;Serveur :</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="154"/>
+        <location filename="../widgets/login.py" line="164"/>
         <source>API key</source>
         <translation>Clé d&apos;API</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="156"/>
+        <location filename="../widgets/login.py" line="166"/>
         <source>Show</source>
         <translation>Afficher</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="158"/>
-        <location filename="../widgets/login.py" line="159"/>
+        <location filename="../widgets/login.py" line="168"/>
+        <location filename="../widgets/login.py" line="169"/>
         <source>Show the key</source>
         <translation>Afficher la clé</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="168"/>
+        <location filename="../widgets/login.py" line="178"/>
         <source>API &amp;key:</source>
         <translation>&amp;Clé d&apos;API :</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="173"/>
+        <location filename="../widgets/login.py" line="183"/>
         <source>Trusting the server (TLS)</source>
         <translation>Confiance dans le serveur (TLS)</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="177"/>
+        <location filename="../widgets/login.py" line="187"/>
         <source>The server&apos;s &amp;CA file (certs/ca.pem)</source>
         <translation>&amp;Fichier de l&apos;autorité du serveur (certs/ca.pem)</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="180"/>
+        <location filename="../widgets/login.py" line="190"/>
         <source>&amp;Fetch the certificate and check its fingerprint</source>
         <translation>&amp;Récupérer le certificat et vérifier son empreinte</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="191"/>
+        <location filename="../widgets/login.py" line="201"/>
         <source>CA file</source>
         <translation>Fichier de l&apos;autorité</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="194"/>
+        <location filename="../widgets/login.py" line="206"/>
         <source>&amp;Browse…</source>
         <translation>&amp;Parcourir…</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="206"/>
+        <location filename="../widgets/login.py" line="218"/>
         <source>Remember the key in the system keyring</source>
         <translation>Retenir la clé dans le trousseau du système</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="208"/>
+        <location filename="../widgets/login.py" line="220"/>
         <source>Remember the key on this computer</source>
         <translation>Retenir la clé sur cet ordinateur</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="211"/>
+        <location filename="../widgets/login.py" line="223"/>
         <source>No system keyring here: the key would be kept in %1, readable by you only.</source>
         <translation>Pas de trousseau système ici : la clé serait gardée dans %1, lisible par vous seul.</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="217"/>
+        <location filename="../widgets/login.py" line="229"/>
         <source>No system keyring: a remembered key goes to a file only you can read.</source>
         <translation>Pas de trousseau système : une clé retenue est gardée dans un fichier que vous seul pouvez lire.</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="231"/>
+        <location filename="../widgets/login.py" line="243"/>
         <source>&amp;Connect</source>
         <translation>Se &amp;connecter</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="235"/>
+        <location filename="../widgets/login.py" line="247"/>
         <source>&amp;Quit</source>
         <translation>&amp;Quitter</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="261"/>
+        <location filename="../widgets/login.py" line="294"/>
         <source>Already trusted (fingerprint %1…)</source>
         <translation>Déjà approuvé (empreinte %1…)</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="274"/>
+        <location filename="../widgets/login.py" line="310"/>
         <source>The server&apos;s CA certificate</source>
         <translation>Certificat de l&apos;autorité du serveur</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="275"/>
+        <location filename="../widgets/login.py" line="311"/>
         <source>Certificates (*.pem *.crt)</source>
         <translation>Certificats (*.pem *.crt)</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="275"/>
+        <location filename="../widgets/login.py" line="311"/>
         <source>All files (*)</source>
         <translation>Tous les fichiers (*)</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="301"/>
+        <location filename="../widgets/login.py" line="348"/>
         <source>Connecting…</source>
         <translation>Connexion…</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="314"/>
+        <location filename="../widgets/login.py" line="362"/>
         <source>The server address is not valid (host:port).</source>
         <translation>L&apos;adresse du serveur n&apos;est pas valide (hôte:port).</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="318"/>
+        <location filename="../widgets/login.py" line="367"/>
         <source>Enter your API key.</source>
         <translation>Saisissez votre clé d&apos;API.</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="340"/>
+        <location filename="../widgets/login.py" line="392"/>
         <source>Cannot read the CA file %1.</source>
         <translation>Impossible de lire le fichier d&apos;autorité %1.</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="344"/>
+        <location filename="../widgets/login.py" line="397"/>
         <source>Fetching the server&apos;s certificate…</source>
         <translation>Récupération du certificat du serveur…</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="354"/>
+        <location filename="../widgets/login.py" line="407"/>
         <source>Certificate not trusted: nothing was sent.</source>
         <translation>Certificat refusé : rien n&apos;a été envoyé.</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="361"/>
+        <location filename="../widgets/login.py" line="414"/>
         <source>The server&apos;s certificate was not issued by this authority: the key was not sent. If the server&apos;s certificates were regenerated, choose to fetch the certificate and check its new fingerprint.</source>
         <translation>Le certificat du serveur n&apos;a pas été émis par cette autorité : la clé n&apos;a pas été envoyée. Si les certificats du serveur ont été régénérés, choisissez de récupérer le certificat et vérifiez sa nouvelle empreinte.</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="368"/>
+        <location filename="../widgets/login.py" line="421"/>
         <source>This is not a usable CA certificate.</source>
         <translation>Ce n&apos;est pas un certificat d&apos;autorité utilisable.</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="380"/>
+        <location filename="../widgets/login.py" line="433"/>
         <source>This key is a customer&apos;s: open Tchatator (customer app).</source>
         <translation>Cette clé est celle d&apos;un client : ouvrez Tchatator (application client).</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="382"/>
+        <location filename="../widgets/login.py" line="435"/>
         <source>This key is a professional&apos;s: open Tchatator Pro.</source>
         <translation>Cette clé est celle d&apos;un professionnel : ouvrez Tchatator Pro.</translation>
     </message>
@@ -1159,17 +1125,17 @@
 <context>
     <name>MessageDelegate</name>
     <message>
-        <location filename="../delegates.py" line="268"/>
+        <location filename="../delegates.py" line="269"/>
         <source>Message deleted</source>
         <translation>Message supprimé</translation>
     </message>
     <message>
-        <location filename="../delegates.py" line="268"/>
+        <location filename="../delegates.py" line="269"/>
         <source>edited</source>
         <translation>modifié</translation>
     </message>
     <message>
-        <location filename="../delegates.py" line="268"/>
+        <location filename="../delegates.py" line="269"/>
         <source>New messages</source>
         <translation>Nouveaux messages</translation>
     </message>
@@ -1177,48 +1143,48 @@
 <context>
     <name>MessageListView</name>
     <message>
-        <location filename="../widgets/conversation.py" line="51"/>
+        <location filename="../widgets/conversation.py" line="63"/>
         <source>Messages</source>
         <translation>Messages</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="71"/>
-        <location filename="../widgets/conversation.py" line="185"/>
+        <location filename="../widgets/conversation.py" line="83"/>
+        <location filename="../widgets/conversation.py" line="207"/>
         <source>↓ Latest</source>
         <translation>↓ Derniers messages</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="72"/>
+        <location filename="../widgets/conversation.py" line="84"/>
         <source>Jump to the latest message (Alt+End)</source>
         <translation>Aller au dernier message (Alt+Fin)</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="73"/>
+        <location filename="../widgets/conversation.py" line="85"/>
         <source>Jump to the latest message</source>
         <translation>Aller au dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="79"/>
+        <location filename="../widgets/conversation.py" line="95"/>
         <source>&amp;Copy text</source>
         <translation>&amp;Copier le texte</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="82"/>
+        <location filename="../widgets/conversation.py" line="98"/>
         <source>&amp;Details…</source>
         <translation>&amp;Détails…</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="85"/>
+        <location filename="../widgets/conversation.py" line="101"/>
         <source>&amp;Edit</source>
         <translation>&amp;Modifier</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="88"/>
+        <location filename="../widgets/conversation.py" line="104"/>
         <source>De&amp;lete…</source>
         <translation>&amp;Supprimer…</translation>
     </message>
     <message numerus="yes">
-        <location filename="../widgets/conversation.py" line="187"/>
+        <location filename="../widgets/conversation.py" line="209"/>
         <source>↓ %n new message(s)</source>
         <translation>
             <numerusform>↓ %n nouveau message</numerusform>
@@ -1272,42 +1238,44 @@
 <context>
     <name>RestrictionModel</name>
     <message>
-        <location filename="../models/admin.py" line="151"/>
+        <location filename="../models/admin.py" line="158"/>
         <source>Customer</source>
         <translation>Client</translation>
     </message>
     <message>
-        <location filename="../models/admin.py" line="151"/>
+        <location filename="../models/admin.py" line="158"/>
         <source>Kind</source>
         <translation>Type</translation>
     </message>
     <message>
-        <location filename="../models/admin.py" line="151"/>
+        <location filename="../models/admin.py" line="158"/>
         <source>By</source>
         <translation>Par</translation>
     </message>
     <message>
-        <location filename="../models/admin.py" line="151"/>
+        <location filename="../models/admin.py" line="158"/>
         <source>Until</source>
         <translation>Jusqu&apos;au</translation>
     </message>
     <message>
-        <location filename="../models/admin.py" line="157"/>
+        <location filename="../models/admin.py" line="166"/>
         <source>Block</source>
-        <translation>Bloquer</translation>
+        <comment>a sanction in force</comment>
+        <translation>Blocage</translation>
     </message>
     <message>
-        <location filename="../models/admin.py" line="157"/>
+        <location filename="../models/admin.py" line="167"/>
         <source>Ban</source>
-        <translation>Bannir</translation>
+        <comment>a sanction in force</comment>
+        <translation>Ban</translation>
     </message>
     <message>
-        <location filename="../models/admin.py" line="160"/>
+        <location filename="../models/admin.py" line="170"/>
         <source>admin</source>
         <translation>admin</translation>
     </message>
     <message>
-        <location filename="../models/admin.py" line="162"/>
+        <location filename="../models/admin.py" line="173"/>
         <source>until lifted</source>
         <translation>jusqu&apos;à levée</translation>
     </message>
@@ -1315,37 +1283,37 @@
 <context>
     <name>SanctionsDialog</name>
     <message>
-        <location filename="../widgets/dialogs.py" line="220"/>
+        <location filename="../widgets/dialogs.py" line="275"/>
         <source>Blocks and bans</source>
         <translation>Blocages et bannissements</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="223"/>
+        <location filename="../widgets/dialogs.py" line="278"/>
         <source>Customers you blocked or banned, in force now.</source>
         <translation>Les clients que vous avez bloqués ou bannis, en ce moment.</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="228"/>
+        <location filename="../widgets/dialogs.py" line="283"/>
         <source>Blocks and bans in force</source>
         <translation>Blocages et bannissements en cours</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="232"/>
+        <location filename="../widgets/dialogs.py" line="287"/>
         <source>&amp;Lift</source>
         <translation>&amp;Lever</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="233"/>
+        <location filename="../widgets/dialogs.py" line="288"/>
         <source>Lift the selected block or ban</source>
         <translation>Lever le blocage ou le ban choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="234"/>
+        <location filename="../widgets/dialogs.py" line="289"/>
         <source>&amp;Refresh</source>
         <translation>&amp;Actualiser</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="238"/>
+        <location filename="../widgets/dialogs.py" line="293"/>
         <source>Close</source>
         <translation>Fermer</translation>
     </message>
@@ -1353,108 +1321,123 @@
 <context>
     <name>ServiceWindow</name>
     <message>
-        <location filename="../widgets/base.py" line="85"/>
+        <location filename="../widgets/base.py" line="154"/>
         <source>&amp;Language</source>
         <translation>&amp;Langue</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="94"/>
+        <location filename="../widgets/base.py" line="163"/>
         <source>Change &amp;account…</source>
         <translation>Changer de &amp;compte…</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="97"/>
+        <location filename="../widgets/base.py" line="166"/>
         <source>&amp;Quit</source>
         <translation>&amp;Quitter</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="101"/>
+        <location filename="../widgets/base.py" line="170"/>
         <source>&amp;Help</source>
         <translation>&amp;Aide</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="102"/>
+        <location filename="../widgets/base.py" line="171"/>
         <source>&amp;Keyboard shortcuts</source>
         <translation>&amp;Raccourcis clavier</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="109"/>
+        <location filename="../widgets/base.py" line="178"/>
         <source>Refresh</source>
         <translation>Actualiser</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="114"/>
+        <location filename="../widgets/base.py" line="179"/>
         <source>Quit</source>
         <translation>Quitter</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="116"/>
+        <location filename="../widgets/base.py" line="180"/>
         <source>This list</source>
         <translation>Cette liste</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="126"/>
+        <location filename="../widgets/base.py" line="190"/>
         <source>The language changes at the next start of the application.</source>
         <translation>La langue changera au prochain démarrage de l&apos;application.</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="142"/>
+        <location filename="../widgets/base.py" line="199"/>
+        <source>Change account</source>
+        <translation>Changer de compte</translation>
+    </message>
+    <message>
+        <location filename="../widgets/base.py" line="201"/>
+        <source>Log out of this account? You will need its key to log in again (a remembered key is forgotten).</source>
+        <translation>Se déconnecter de ce compte ? Il faudra sa clé pour s&apos;y reconnecter (une clé mémorisée est oubliée).</translation>
+    </message>
+    <message>
+        <location filename="../widgets/base.py" line="204"/>
+        <source>&amp;Log out</source>
+        <translation>Se &amp;déconnecter</translation>
+    </message>
+    <message>
+        <location filename="../widgets/base.py" line="231"/>
         <source>Connected</source>
         <translation>Connecté</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="143"/>
+        <location filename="../widgets/base.py" line="232"/>
         <source>Connecting…</source>
         <translation>Connexion…</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="144"/>
+        <location filename="../widgets/base.py" line="233"/>
         <source>Offline</source>
         <translation>Hors ligne</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="154"/>
+        <location filename="../widgets/base.py" line="243"/>
         <source>Connection lost. Reconnecting…</source>
         <translation>Connexion perdue. Reconnexion…</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="157"/>
-        <location filename="../widgets/base.py" line="168"/>
+        <location filename="../widgets/base.py" line="246"/>
+        <location filename="../widgets/base.py" line="257"/>
         <source>Offline: reconnecting…</source>
         <translation>Hors ligne : reconnexion en cours…</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="163"/>
+        <location filename="../widgets/base.py" line="252"/>
         <source>Offline: nothing is sent. Next connection attempt in %1 s.</source>
         <translation>Hors ligne : rien n&apos;est envoyé. Nouvelle tentative de connexion dans %1 s.</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="166"/>
+        <location filename="../widgets/base.py" line="255"/>
         <source>&amp;Retry now</source>
         <translation>&amp;Réessayer maintenant</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="174"/>
+        <location filename="../widgets/base.py" line="263"/>
         <source>Connection restored.</source>
         <translation>Connexion rétablie.</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="180"/>
+        <location filename="../widgets/base.py" line="269"/>
         <source>Your session has ended and the key was refused: log in again.</source>
         <translation>Votre session a pris fin et la clé a été refusée : reconnectez-vous.</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="182"/>
+        <location filename="../widgets/base.py" line="271"/>
         <source>Log &amp;in again</source>
         <translation>Se &amp;reconnecter</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="189"/>
+        <location filename="../widgets/base.py" line="278"/>
         <source>Too many requests: you can try again in %1 s.</source>
         <translation>Trop de requêtes : vous pourrez réessayer dans %1 s.</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="218"/>
+        <location filename="../widgets/base.py" line="310"/>
         <source>&amp;Open</source>
         <translation>&amp;Ouvrir</translation>
     </message>
@@ -1462,7 +1445,7 @@
 <context>
     <name>ShortcutsDialog</name>
     <message>
-        <location filename="../widgets/dialogs.py" line="257"/>
+        <location filename="../widgets/dialogs.py" line="312"/>
         <source>Keyboard shortcuts</source>
         <translation>Raccourcis clavier</translation>
     </message>
@@ -1483,32 +1466,32 @@
 <context>
     <name>UserTableModel</name>
     <message>
-        <location filename="../models/admin.py" line="215"/>
+        <location filename="../models/admin.py" line="226"/>
         <source>Name</source>
         <translation>Nom</translation>
     </message>
     <message>
-        <location filename="../models/admin.py" line="215"/>
+        <location filename="../models/admin.py" line="226"/>
         <source>Role</source>
         <translation>Rôle</translation>
     </message>
     <message>
-        <location filename="../models/admin.py" line="215"/>
+        <location filename="../models/admin.py" line="226"/>
         <source>Id</source>
         <translation>N°</translation>
     </message>
     <message>
-        <location filename="../models/admin.py" line="215"/>
+        <location filename="../models/admin.py" line="226"/>
         <source>Sanctions</source>
         <translation>Sanctions</translation>
     </message>
     <message>
-        <location filename="../models/admin.py" line="221"/>
+        <location filename="../models/admin.py" line="232"/>
         <source>customer</source>
         <translation>client</translation>
     </message>
     <message>
-        <location filename="../models/admin.py" line="221"/>
+        <location filename="../models/admin.py" line="232"/>
         <source>professional</source>
         <translation>professionnel</translation>
     </message>

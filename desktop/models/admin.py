@@ -146,6 +146,13 @@ class RestrictionModel(_TableModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._states: dict[int, SanctionState] = {}
+        self._names: dict[int, str] = {}
+
+    def set_names(self, names: dict[int, str]) -> None:
+        """Name who issued each sanction (the admin's directory lists every pro)."""
+        self._names = dict(names)
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 2), self.index(len(self._rows) - 1, 2))
 
     def headers(self) -> list[str]:
         return [self.tr("Customer"), self.tr("Kind"), self.tr("By"), self.tr("Until")]
@@ -154,10 +161,14 @@ class RestrictionModel(_TableModel):
         if column == 0:
             return f"{row.client.name} (#{row.client.id})", row.client.name.casefold()
         if column == 1:
-            text = self.tr("Block") if row.kind == "block" else self.tr("Ban")
-            return text, row.kind
+            # The kind of sanction in force (a noun), not the action.
+            if row.kind == "block":
+                return self.tr("Block", "a sanction in force"), row.kind
+            return self.tr("Ban", "a sanction in force"), row.kind
         if column == 2:
-            return (self.tr("admin") if row.issuer == 0 else f"#{row.issuer}"), row.issuer
+            if row.issuer == 0:
+                return self.tr("admin"), row.issuer
+            return self._names.get(row.issuer, f"#{row.issuer}"), row.issuer
         if row.until is None:
             return self.tr("until lifted"), float("inf")
         return full_time(row.until), row.until.timestamp()

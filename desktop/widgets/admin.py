@@ -32,7 +32,7 @@ from ..models import LogModel, RestrictionModel, UserTableModel
 from ..plain import PlainToolTipDelegate
 from ..service import ChatService, ConnectionState
 from ..settings import Settings
-from .base import ServiceWindow
+from .base import ServiceWindow, key_name
 from .dialogs import confirm
 from .notice import Severity
 
@@ -75,7 +75,7 @@ class AdminWindow(ServiceWindow):
     ) -> None:
         super().__init__(service, settings, "admin", parent)
         self.setObjectName("admin-window")
-        self.setWindowTitle(self.tr("Tchatator — moderation"))
+        self.setWindowTitle(self.titled(self.tr("Moderation")))
         self.logs = LogModel(self)
         self.users = UserTableModel(self)
         self.restrictions = RestrictionModel(self)
@@ -116,6 +116,8 @@ class AdminWindow(ServiceWindow):
         layout.addWidget(self.user_filter)
         self.user_table, self.user_proxy = _table(page, self.users, "users", self.tr("Users"))
         self.user_proxy.setFilterKeyColumn(0)
+        # A→Z (a sortable view starts on Z→A), and every page of the directory.
+        self.user_table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         layout.addWidget(self.user_table, 1)
         buttons = QHBoxLayout()
         self.block_button = QPushButton(self.tr("&Block"), page)
@@ -167,11 +169,12 @@ class AdminWindow(ServiceWindow):
         self.refresh_logs_button.clicked.connect(self.refresh_logs)
         self.log_filter.textChanged.connect(self.log_proxy.setFilterFixedString)
         self.user_filter.textChanged.connect(self.user_proxy.setFilterFixedString)
-        # A search covers every user: fetch the pages not loaded yet.
-        self.user_filter.textChanged.connect(self._fetch_for_search)
-        self.users.modelReset.connect(self._fetch_for_search)
-        self.users.rowsInserted.connect(self._fetch_for_search)
+        # The moderator sees every user, and the log names them all: fetch
+        # the directory's pages one after the other.
+        self.users.modelReset.connect(self._fetch_rest)
+        self.users.rowsInserted.connect(self._fetch_rest)
         self.users.more_requested.connect(self.service.load_directory)
+        self.restrictions.states_changed.connect(self._update_buttons)
         self.user_table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
         self.block_button.clicked.connect(lambda: self._moderate("block"))
         self.unblock_button.clicked.connect(lambda: self._moderate("unblock"))
@@ -186,7 +189,10 @@ class AdminWindow(ServiceWindow):
         self.refresh()
 
     def shortcut_rows(self) -> list[tuple[str, str]]:
-        return [("Ctrl+R", self.tr("Reload the server configuration")), *super().shortcut_rows()]
+        return [
+            (key_name("Ctrl+R"), self.tr("Reload the server configuration")),
+            *super().shortcut_rows(),
+        ]
 
     # --- loading ---
 
@@ -210,6 +216,7 @@ class AdminWindow(ServiceWindow):
             user = self.users.row(row)
             names[user.id] = user.name
         self.logs.set_names(names)
+        self.restrictions.set_names(names)
 
     def handle_error(self, report: ServiceError) -> None:
         if report.action is Action.DIRECTORY:
@@ -223,9 +230,16 @@ class AdminWindow(ServiceWindow):
 
     # --- moderation ---
 
-    def _fetch_for_search(self, *_: object) -> None:
-        if self.user_filter.text() and self.users.canFetchMore():
+    def _fetch_rest(self, *_: object) -> None:
+        if self.users.canFetchMore():
             self.users.fetchMore()
+
+    def _name(self, user_id: int) -> str:
+        for row in range(self.users.rowCount()):
+            user = self.users.row(row)
+            if user.id == user_id:
+                return user.name
+        return self.tr("customer %1").replace("%1", str(user_id))
 
     def selected_user(self) -> User | None:
         indexes = self.user_table.selectionModel().selectedRows()
@@ -244,8 +258,14 @@ class AdminWindow(ServiceWindow):
     def _update_buttons(self) -> None:
         user = self.selected_user()
         customer = user is not None and user.role == "client" and self.service.online
-        for button in (self.block_button, self.unblock_button, self.ban_button, self.unban_button):
-            button.setEnabled(customer)
+        state = self.restrictions.state_of(user.id) if user is not None else None
+        blocked = state is not None and state.blocked_until is not None
+        banned = state is not None and state.banned
+        # Only what can be done: no "unblock" for a customer who is not blocked.
+        self.block_button.setEnabled(customer and not blocked)
+        self.unblock_button.setEnabled(customer and blocked)
+        self.ban_button.setEnabled(customer and not banned)
+        self.unban_button.setEnabled(customer and banned)
         self.selection_hint.setVisible(not customer)
 
     def _moderate(self, action: str, ask: bool = True) -> None:
@@ -278,20 +298,24 @@ class AdminWindow(ServiceWindow):
         self.restrictions.set_rows(restrictions)
         statuses: dict[int, list[str]] = {}
         for restriction in restrictions:
-            word = self.tr("blocked") if restriction.kind == "block" else self.tr("banned")
+            word = self.tr("block") if restriction.kind == "block" else self.tr("ban")
             statuses.setdefault(restriction.client.id, []).append(word)
         self.users.set_statuses({key: ", ".join(value) for key, value in statuses.items()})
 
     def _restriction_changed(self, client_id: int, action: str, until: object) -> None:
         texts = {
-            "block": self.tr("Customer #%1 is blocked."),
-            "unblock": self.tr("Customer #%1 is no longer blocked."),
-            "ban": self.tr("Customer #%1 is banned."),
-            "unban": self.tr("Every ban on customer #%1 is lifted."),
+            "block": self.tr("%1 cannot write to anyone for a while."),
+            "unblock": self.tr("%1 can write again."),
+            "ban": self.tr("%1 cannot write to anyone until the ban is lifted."),
+            "unban": self.tr("Every ban on %1 is lifted."),
         }
         self.notice.show_message(
-            texts[action].replace("%1", str(client_id)), Severity.SUCCESS, timeout_ms=NOTICE_MS
+            texts[action].replace("%1", self._name(client_id)),
+            Severity.SUCCESS,
+            timeout_ms=NOTICE_MS,
         )
+        # The list in force changed (the admin lifts every block or ban at once).
+        self.service.load_restrictions()
 
     def _config_reloaded(self, result: dict) -> None:
         reloaded = ", ".join(result.get("reloaded") or []) or self.tr("none")

@@ -12,7 +12,7 @@ import asyncio
 import math
 
 from PySide6.QtCore import QEvent, QObject, QPoint
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QMainWindow,
@@ -28,10 +28,17 @@ from ..icon import app_icon
 from ..plain import PlainLabel, plain_notification
 from ..service import ChatService, ConnectionState
 from ..settings import Settings
-from .dialogs import ShortcutsDialog
+from .dialogs import ShortcutsDialog, confirm
 from .notice import NoticeBar, Severity
 
-__all__ = ["ServiceWindow"]
+__all__ = ["ServiceWindow", "key_name"]
+
+
+def key_name(keys: str | QKeySequence.StandardKey) -> str:
+    """Keys as the desktop names them, in the UI's language ("Alt+Maj+Bas" in
+    French, from Qt's own catalogue), so the list never mixes two languages."""
+    return QKeySequence(keys).toString(QKeySequence.SequenceFormat.NativeText)
+
 
 RECONNECTED_NOTICE_MS = 4000
 NOTIFICATION_MS = 8000
@@ -154,7 +161,7 @@ class ServiceWindow(QMainWindow):
             language.addAction(action)
         file_menu.addSeparator()
         switch = QAction(self.tr("Change &account…"), self)
-        switch.triggered.connect(self.switch_account)
+        switch.triggered.connect(self.ask_switch_account)
         file_menu.addAction(switch)
         quit_action = QAction(self.tr("&Quit"), self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -168,14 +175,9 @@ class ServiceWindow(QMainWindow):
 
     def shortcut_rows(self) -> list[tuple[str, str]]:
         return [
-            ("F5", self.tr("Refresh")),
-            (
-                QKeySequence(QKeySequence.StandardKey.Quit).toString(
-                    QKeySequence.SequenceFormat.NativeText
-                ),
-                self.tr("Quit"),
-            ),
-            ("F1", self.tr("This list")),
+            (key_name("F5"), self.tr("Refresh")),
+            (key_name(QKeySequence.StandardKey.Quit), self.tr("Quit")),
+            (key_name("F1"), self.tr("This list")),
         ]
 
     def show_shortcuts(self) -> None:
@@ -190,9 +192,34 @@ class ServiceWindow(QMainWindow):
             timeout_ms=NOTIFICATION_MS,
         )
 
+    def ask_switch_account(self) -> None:
+        """File, Change account: it logs out and forgets the remembered key, so ask."""
+        confirm(
+            self,
+            self.tr("Change account"),
+            self.tr(
+                "Log out of this account? You will need its key to log in again "
+                "(a remembered key is forgotten)."
+            ),
+            self.tr("&Log out"),
+            self.switch_account,
+        )
+
     def switch_account(self) -> None:
         self.logout_requested = True
         self.close()
+
+    def app_name(self) -> str:
+        """The application's name as the desktop shows it (Tchatator or Tchatator Pro)."""
+        shown = QGuiApplication.applicationDisplayName()
+        if shown.startswith("Tchatator"):
+            return shown
+        return "Tchatator Pro" if self.kind == "pro" else "Tchatator"
+
+    def titled(self, subject: str) -> str:
+        """``subject — app``: ending with the application's display name, which
+        Qt otherwise appends on Linux and Windows (the name showed twice)."""
+        return f"{subject} — {self.app_name()}"
 
     # --- connection ---
 

@@ -26,7 +26,7 @@ from ..icon import app_icon
 from ..models import ConversationListModel, MessageModel, RestrictionModel, UserTableModel
 from ..service import ChatService, ConnectionState
 from ..settings import DraftStore, Settings
-from .base import ServiceWindow
+from .base import ServiceWindow, key_name
 from .conversation import ConversationPane
 from .conversation_list import ConversationList
 from .dialogs import DirectoryDialog, InfoDialog, SanctionsDialog, confirm
@@ -151,6 +151,7 @@ class ChatWindow(ServiceWindow):
     # --- menus and shortcuts ---
 
     def _build_menus(self) -> None:
+        self.moderation_actions: dict[str, QAction] = {}
         bar = self.menuBar()
         file_menu = bar.addMenu(self.tr("&File"))
         refresh = QAction(self.tr("&Refresh"), self)
@@ -189,43 +190,53 @@ class ChatWindow(ServiceWindow):
             menu.addAction(action)
         if self.pro:
             moderation = bar.addMenu(self.tr("&Moderation"))
-            for title, slot in (
-                (self.tr("&Block this customer…"), lambda: self._with_partner(self.block)),
+            for name, title, slot in (
+                ("block", self.tr("&Block this customer…"), lambda: self._with_partner(self.block)),
                 (
+                    "unblock",
                     self.tr("Un&block this customer"),
                     lambda: self._with_partner(self.service.unblock),
                 ),
-                (self.tr("B&an this customer…"), lambda: self._with_partner(self.ban)),
-                (self.tr("&Lift the ban"), lambda: self._with_partner(self.service.unban)),
+                ("ban", self.tr("B&an this customer…"), lambda: self._with_partner(self.ban)),
+                (
+                    "unban",
+                    self.tr("&Lift the ban"),
+                    lambda: self._with_partner(self.service.unban),
+                ),
             ):
                 action = QAction(title, self)
                 action.triggered.connect(slot)
                 moderation.addAction(action)
+                self.moderation_actions[name] = action
             moderation.addSeparator()
             sanctions = QAction(self.tr("&Blocks and bans…"), self)
             sanctions.setShortcut(QKeySequence("Ctrl+Shift+S"))
             sanctions.triggered.connect(self.show_sanctions)
             moderation.addAction(sanctions)
+            self._apply_statuses()  # nothing to moderate before a conversation opens
         self.add_common_menus(file_menu)
 
     def shortcut_rows(self) -> list[tuple[str, str]]:
         rows = [
-            (self.tr("Enter"), self.tr("Send the message")),
-            (self.tr("Shift+Enter"), self.tr("New line in the message")),
-            ("Ctrl+F", self.tr("Search a conversation")),
-            ("Alt+Shift+Down", self.tr("Next unread conversation")),
-            ("Alt+End", self.tr("Jump to the latest message")),
-            ("Ctrl+L", self.tr("Write a message")),
-            ("F2", self.tr("Edit the selected message")),
-            (self.tr("Delete"), self.tr("Delete the selected message")),
-            ("Ctrl+I", self.tr("Details of the selected message")),
-            (self.tr("Up (empty message)"), self.tr("Edit my last message")),
-            (self.tr("Escape"), self.tr("Cancel editing")),
+            (key_name("Enter"), self.tr("Send the message")),
+            (key_name("Shift+Enter"), self.tr("New line in the message")),
+            (key_name("Ctrl+F"), self.tr("Search a conversation")),
+            (key_name("Alt+Shift+Down"), self.tr("Next unread conversation")),
+            (key_name("Alt+End"), self.tr("Jump to the latest message")),
+            (key_name("Ctrl+L"), self.tr("Write a message")),
+            (key_name("F2"), self.tr("Edit the selected message")),
+            (key_name("Delete"), self.tr("Delete the selected message")),
+            (key_name("Ctrl+I"), self.tr("Details of the selected message")),
+            (
+                self.tr("%1 (empty message)").replace("%1", key_name("Up")),
+                self.tr("Edit my last message"),
+            ),
+            (key_name("Escape"), self.tr("Cancel editing")),
         ]
         if not self.pro:
-            rows.insert(2, ("Ctrl+N", self.tr("New conversation")))
+            rows.insert(2, (key_name("Ctrl+N"), self.tr("New conversation")))
         else:
-            rows.append(("Ctrl+Shift+S", self.tr("Blocks and bans")))
+            rows.append((key_name("Ctrl+Shift+S"), self.tr("Blocks and bans")))
         return rows + super().shortcut_rows()
 
     def focus_search(self) -> None:
@@ -355,8 +366,7 @@ class ChatWindow(ServiceWindow):
         dialog.open()
 
     def _update_title(self) -> None:
-        base = self.tr("Tchatator Pro") if self.kind == "pro" else self.tr("Tchatator")
-        title = f"{base} — {self.user.name}"
+        title = self.titled(self.user.name)
         unread = self.conversations.total_unread()
         if unread:
             title = f"({unread}) {title}"
@@ -554,9 +564,21 @@ class ChatWindow(ServiceWindow):
             texts[client_id] = ", ".join(parts)
         self.conversations.set_statuses(texts)
         partner = self.pane.partner
-        if partner is not None:
-            state = self.restrictions.state_of(partner.id)
+        state = self.restrictions.state_of(partner.id) if partner is not None else None
+        if state is not None:
             self.pane.set_restrictions(state.blocked_until, state.banned)
+        # Only what can be done to the open conversation's customer.
+        customer = partner is not None and partner.role == "client"
+        blocked = state is not None and state.blocked_until is not None
+        banned = state is not None and state.banned
+        for name, allowed in (
+            ("block", not blocked),
+            ("unblock", blocked),
+            ("ban", not banned),
+            ("unban", banned),
+        ):
+            if name in self.moderation_actions:
+                self.moderation_actions[name].setEnabled(customer and allowed)
 
     def _restriction_changed(self, client_id: int, action: str, until: datetime | None) -> None:
         name = self._name(client_id)

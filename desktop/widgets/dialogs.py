@@ -200,8 +200,9 @@ class DirectoryDialog(_TableDialog):
         layout.addWidget(self.search)
         self.table, self.proxy = self._table(model, "directory-table")
         self.table.setAccessibleName(self.tr("Professionals"))
-        self.table.hideColumn(1)
-        self.table.hideColumn(3)
+        self.table.hideColumn(1)  # role: all professionals
+        self.table.hideColumn(2)  # internal id: means nothing to a customer
+        self.table.hideColumn(3)  # sanctions
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         layout.addWidget(self.table, 1)
         self.search.textChanged.connect(self.proxy.setFilterFixedString)

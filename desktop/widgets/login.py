@@ -139,9 +139,9 @@ class LoginDialog(QDialog):
         self._focus_after: QWidget | None = None
         self.setObjectName("login")
         self.setWindowIcon(app_icon(kind))
-        self.setWindowTitle(
-            self.tr("Tchatator Pro — log in") if kind == "pro" else self.tr("Tchatator — log in")
-        )
+        app = "Tchatator Pro" if kind == "pro" else "Tchatator"
+        subject = self.tr("Log in")
+        self.setWindowTitle(f"{subject} — {app}")  # the app's name last, once
         layout = QVBoxLayout(self)
         heading = QLabel(
             self.tr("Professional space") if kind == "pro" else self.tr("Customer space"), self

@@ -159,7 +159,7 @@ def test_the_app_from_login_to_account_change(qtbot, qloop, server, make_user) -
     qtbot.mouseClick(dialog.connect_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _top(ChatWindow) is not None, timeout=WAIT_MS)
     window = _top(ChatWindow)
-    assert window.windowTitle() == "Tchatator — Inès Vert"
+    assert window.windowTitle() == "Inès Vert — Tchatator"  # the app's name once, last
     window.switch_account()  # File > Change account: back to the login dialog
     qtbot.waitUntil(lambda: _top(LoginDialog) is not None, timeout=WAIT_MS)
     second = _top(LoginDialog)

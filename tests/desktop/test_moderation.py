@@ -33,12 +33,12 @@ def test_pro_blocks_bans_and_lifts(qtbot, qloop, open_window, make_user, connect
     # Block from the header, through its confirmation: "until when" is shown.
     qtbot.mouseClick(pane.block_button, Qt.MouseButton.LeftButton)
     _confirm(qtbot, shop)
-    qtbot.waitUntil(lambda: "bloqué jusqu'au" in pane.status.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "bloqué·e jusqu'au" in pane.status.text(), timeout=WAIT_MS)
     assert pane.unblock_button.isVisibleTo(shop) and not pane.block_button.isVisibleTo(shop)
     assert "jusqu'au" in shop.notice.text
     row = shop.conversations.row_of(client["id"])
     qtbot.waitUntil(
-        lambda: shop.conversations.conversation(row).status == "bloqué", timeout=WAIT_MS
+        lambda: shop.conversations.conversation(row).status == "bloqué·e", timeout=WAIT_MS
     )
     # The customer's message is refused with a clear sentence; the text stays.
     composer = customer.pane.composer
@@ -58,7 +58,7 @@ def test_pro_blocks_bans_and_lifts(qtbot, qloop, open_window, make_user, connect
     shop.show_sanctions()
     dialog = shop.sanctions_dialog
     qtbot.waitUntil(lambda: shop.restrictions.rowCount() == 1, timeout=WAIT_MS)
-    assert shop.restrictions.index(0, 1).data() == "Bannir"
+    assert shop.restrictions.index(0, 1).data() == "Ban"  # a state, not the verb
     assert "Emma Blanc" in shop.restrictions.index(0, 0).data()
     dialog.table.selectRow(0)
     qtbot.mouseClick(dialog.lift_button, Qt.MouseButton.LeftButton)
