@@ -13,9 +13,20 @@
     </message>
 </context>
 <context>
+    <name>ConversationPane</name>
+    <message numerus="yes">
+        <location filename="../widgets/conversation.py" line="421"/>
+        <source>%n message(s) waiting for the connection:</source>
+        <translation>
+            <numerusform>%n message waiting for the connection:</numerusform>
+            <numerusform>%n messages waiting for the connection:</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
     <name>MessageListView</name>
     <message numerus="yes">
-        <location filename="../widgets/conversation.py" line="209"/>
+        <location filename="../widgets/conversation.py" line="211"/>
         <source>↓ %n new message(s)</source>
         <translation>
             <numerusform>↓ %n new message</numerusform>

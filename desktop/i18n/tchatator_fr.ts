@@ -190,232 +190,232 @@
 <context>
     <name>ChatWindow</name>
     <message>
-        <location filename="../widgets/chat.py" line="223"/>
+        <location filename="../widgets/chat.py" line="226"/>
         <source>Search a conversation</source>
         <translation>Rechercher une conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="156"/>
+        <location filename="../widgets/chat.py" line="159"/>
         <source>&amp;File</source>
         <translation>&amp;Fichier</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="157"/>
+        <location filename="../widgets/chat.py" line="160"/>
         <source>&amp;Refresh</source>
         <translation>&amp;Actualiser</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="161"/>
+        <location filename="../widgets/chat.py" line="164"/>
         <source>&amp;Conversation</source>
         <translation>&amp;Conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="162"/>
+        <location filename="../widgets/chat.py" line="165"/>
         <source>&amp;New conversation…</source>
         <translation>&amp;Nouvelle conversation…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="168"/>
+        <location filename="../widgets/chat.py" line="171"/>
         <source>&amp;Search a conversation</source>
         <translation>&amp;Rechercher une conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="172"/>
+        <location filename="../widgets/chat.py" line="175"/>
         <source>Next &amp;unread conversation</source>
         <translation>Conversation non l&amp;ue suivante</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="176"/>
+        <location filename="../widgets/chat.py" line="179"/>
         <source>Jump to the &amp;latest message</source>
         <translation>Aller au &amp;dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="180"/>
+        <location filename="../widgets/chat.py" line="183"/>
         <source>&amp;Write a message</source>
         <translation>É&amp;crire un message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="192"/>
+        <location filename="../widgets/chat.py" line="195"/>
         <source>&amp;Moderation</source>
         <translation>&amp;Modération</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="194"/>
+        <location filename="../widgets/chat.py" line="197"/>
         <source>&amp;Block this customer…</source>
         <translation>&amp;Bloquer ce client…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="197"/>
+        <location filename="../widgets/chat.py" line="200"/>
         <source>Un&amp;block this customer</source>
         <translation>&amp;Débloquer ce client</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="200"/>
+        <location filename="../widgets/chat.py" line="203"/>
         <source>B&amp;an this customer…</source>
         <translation>Ba&amp;nnir ce client…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="203"/>
+        <location filename="../widgets/chat.py" line="206"/>
         <source>&amp;Lift the ban</source>
         <translation>&amp;Lever le ban</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="212"/>
+        <location filename="../widgets/chat.py" line="215"/>
         <source>&amp;Blocks and bans…</source>
         <translation>Blocages et &amp;bans…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="221"/>
+        <location filename="../widgets/chat.py" line="224"/>
         <source>Send the message</source>
         <translation>Envoyer le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="222"/>
+        <location filename="../widgets/chat.py" line="225"/>
         <source>New line in the message</source>
         <translation>Nouvelle ligne dans le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="224"/>
+        <location filename="../widgets/chat.py" line="227"/>
         <source>Next unread conversation</source>
         <translation>Conversation non lue suivante</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="225"/>
+        <location filename="../widgets/chat.py" line="228"/>
         <source>Jump to the latest message</source>
         <translation>Aller au dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="226"/>
+        <location filename="../widgets/chat.py" line="229"/>
         <source>Write a message</source>
         <translation>Écrire un message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="227"/>
+        <location filename="../widgets/chat.py" line="230"/>
         <source>Edit the selected message</source>
         <translation>Modifier le message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="228"/>
+        <location filename="../widgets/chat.py" line="231"/>
         <source>Delete the selected message</source>
         <translation>Supprimer le message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="229"/>
+        <location filename="../widgets/chat.py" line="232"/>
         <source>Details of the selected message</source>
         <translation>Détails du message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="232"/>
+        <location filename="../widgets/chat.py" line="235"/>
         <source>Edit my last message</source>
         <translation>Modifier mon dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="234"/>
+        <location filename="../widgets/chat.py" line="237"/>
         <source>Cancel editing</source>
         <translation>Annuler la modification</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="237"/>
+        <location filename="../widgets/chat.py" line="240"/>
         <source>New conversation</source>
         <translation>Nouvelle conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="239"/>
+        <location filename="../widgets/chat.py" line="242"/>
         <source>Blocks and bans</source>
         <translation>Blocages et bannissements</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="345"/>
+        <location filename="../widgets/chat.py" line="353"/>
         <source>No unread conversation.</source>
         <translation>Aucune conversation non lue.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="231"/>
+        <location filename="../widgets/chat.py" line="234"/>
         <source>%1 (empty message)</source>
         <translation>%1 (message vide)</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="422"/>
+        <location filename="../widgets/chat.py" line="471"/>
         <source>Delete the message</source>
         <translation>Supprimer le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="423"/>
+        <location filename="../widgets/chat.py" line="472"/>
         <source>Delete this message? Its text is erased for both of you.</source>
         <translation>Supprimer ce message ? Son texte sera effacé pour vous deux.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="424"/>
+        <location filename="../widgets/chat.py" line="473"/>
         <source>&amp;Delete</source>
         <translation>&amp;Supprimer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="483"/>
+        <location filename="../widgets/chat.py" line="536"/>
         <source>someone</source>
         <translation>quelqu&apos;un</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="486"/>
+        <location filename="../widgets/chat.py" line="539"/>
         <source>New message from %1</source>
         <translation>Nouveau message de %1</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="532"/>
+        <location filename="../widgets/chat.py" line="585"/>
         <source>Block</source>
         <translation>Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="533"/>
+        <location filename="../widgets/chat.py" line="586"/>
         <source>Block %1? They cannot write to you for %2 h.</source>
         <translation>Bloquer %1 ? Ce client ne pourra plus vous écrire pendant %2 h.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="536"/>
+        <location filename="../widgets/chat.py" line="589"/>
         <source>&amp;Block</source>
         <translation>&amp;Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="547"/>
+        <location filename="../widgets/chat.py" line="600"/>
         <source>Ban</source>
         <translation>Bannir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="548"/>
+        <location filename="../widgets/chat.py" line="601"/>
         <source>Ban %1? They cannot write to you until you lift the ban.</source>
         <translation>Bannir %1 ? Ce client ne pourra plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="551"/>
+        <location filename="../widgets/chat.py" line="604"/>
         <source>B&amp;an</source>
         <translation>Ba&amp;nnir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="561"/>
+        <location filename="../widgets/chat.py" line="614"/>
         <source>blocked</source>
         <translation>bloqué·e</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="563"/>
+        <location filename="../widgets/chat.py" line="616"/>
         <source>banned</source>
         <translation>banni·e</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="586"/>
+        <location filename="../widgets/chat.py" line="639"/>
         <source>%1 is blocked until %2.</source>
         <translation>%1 ne peut plus vous écrire jusqu&apos;au %2.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="587"/>
+        <location filename="../widgets/chat.py" line="640"/>
         <source>%1 can write to you again.</source>
         <translation>%1 peut de nouveau vous écrire.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="588"/>
+        <location filename="../widgets/chat.py" line="641"/>
         <source>%1 is banned until you lift the ban.</source>
         <translation>%1 ne peut plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="589"/>
+        <location filename="../widgets/chat.py" line="642"/>
         <source>The ban on %1 is lifted.</source>
         <translation>Ban levé pour %1.</translation>
     </message>
@@ -461,7 +461,7 @@
     <message>
         <location filename="../widgets/composer.py" line="105"/>
         <location filename="../widgets/composer.py" line="185"/>
-        <location filename="../widgets/composer.py" line="242"/>
+        <location filename="../widgets/composer.py" line="245"/>
         <source>Send (Enter)</source>
         <translation>Envoyer (Entrée)</translation>
     </message>
@@ -493,8 +493,13 @@
     </message>
     <message>
         <location filename="../widgets/composer.py" line="201"/>
-        <source>Offline: nothing can be sent until the connection is back.</source>
-        <translation>Hors ligne : rien ne peut être envoyé avant le retour de la connexion.</translation>
+        <source>Offline: the change can be saved once the connection is back.</source>
+        <translation>Hors ligne : la modification pourra être enregistrée au retour de la connexion.</translation>
+    </message>
+    <message>
+        <location filename="../widgets/composer.py" line="243"/>
+        <source>Offline: the message will be sent when the connection is back.</source>
+        <translation>Hors ligne : le message partira au retour de la connexion.</translation>
     </message>
     <message>
         <location filename="../widgets/composer.py" line="203"/>
@@ -583,67 +588,75 @@
 <context>
     <name>ConversationPane</name>
     <message>
-        <location filename="../widgets/conversation.py" line="334"/>
+        <location filename="../widgets/conversation.py" line="336"/>
         <source>Choose a conversation in the list.</source>
         <translation>Choisissez une conversation dans la liste.</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="352"/>
+        <location filename="../widgets/conversation.py" line="354"/>
         <source>Conversation with</source>
         <translation>Conversation avec</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="358"/>
+        <location filename="../widgets/conversation.py" line="360"/>
         <source>&amp;Block</source>
         <translation>&amp;Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="360"/>
+        <location filename="../widgets/conversation.py" line="362"/>
         <source>Stop this customer writing to you for a while</source>
         <translation>Empêcher ce client de vous écrire pendant un temps</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="361"/>
+        <location filename="../widgets/conversation.py" line="363"/>
         <source>Unbloc&amp;k</source>
         <translation>&amp;Débloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="363"/>
+        <location filename="../widgets/conversation.py" line="365"/>
         <source>B&amp;an</source>
         <translation>Ba&amp;nnir</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="365"/>
+        <location filename="../widgets/conversation.py" line="367"/>
         <source>Stop this customer writing to you until you lift it</source>
         <translation>Empêcher ce client de vous écrire jusqu&apos;à la levée du ban</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="366"/>
+        <location filename="../widgets/conversation.py" line="368"/>
         <source>Lift &amp;ban</source>
         <translation>&amp;Lever le ban</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="403"/>
+        <location filename="../widgets/conversation.py" line="411"/>
         <source>Messages with %1</source>
         <translation>Messages avec %1</translation>
     </message>
+    <message numerus="yes">
+        <location filename="../widgets/conversation.py" line="421"/>
+        <source>%n message(s) waiting for the connection:</source>
+        <translation>
+            <numerusform>%n message en attente de connexion :</numerusform>
+            <numerusform>%n messages en attente de connexion :</numerusform>
+        </translation>
+    </message>
     <message>
-        <location filename="../widgets/conversation.py" line="415"/>
+        <location filename="../widgets/conversation.py" line="441"/>
         <source>customer</source>
         <translation>client</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="415"/>
+        <location filename="../widgets/conversation.py" line="441"/>
         <source>professional</source>
         <translation>professionnel</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="418"/>
+        <location filename="../widgets/conversation.py" line="444"/>
         <source>blocked until %1</source>
         <translation>bloqué·e jusqu&apos;au %1</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="420"/>
+        <location filename="../widgets/conversation.py" line="446"/>
         <source>banned</source>
         <translation>banni·e</translation>
     </message>
@@ -1143,48 +1156,48 @@
 <context>
     <name>MessageListView</name>
     <message>
-        <location filename="../widgets/conversation.py" line="63"/>
+        <location filename="../widgets/conversation.py" line="65"/>
         <source>Messages</source>
         <translation>Messages</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="83"/>
-        <location filename="../widgets/conversation.py" line="207"/>
+        <location filename="../widgets/conversation.py" line="85"/>
+        <location filename="../widgets/conversation.py" line="209"/>
         <source>↓ Latest</source>
         <translation>↓ Derniers messages</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="84"/>
+        <location filename="../widgets/conversation.py" line="86"/>
         <source>Jump to the latest message (Alt+End)</source>
         <translation>Aller au dernier message (Alt+Fin)</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="85"/>
+        <location filename="../widgets/conversation.py" line="87"/>
         <source>Jump to the latest message</source>
         <translation>Aller au dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="95"/>
+        <location filename="../widgets/conversation.py" line="97"/>
         <source>&amp;Copy text</source>
         <translation>&amp;Copier le texte</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="98"/>
+        <location filename="../widgets/conversation.py" line="100"/>
         <source>&amp;Details…</source>
         <translation>&amp;Détails…</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="101"/>
+        <location filename="../widgets/conversation.py" line="103"/>
         <source>&amp;Edit</source>
         <translation>&amp;Modifier</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="104"/>
+        <location filename="../widgets/conversation.py" line="106"/>
         <source>De&amp;lete…</source>
         <translation>&amp;Supprimer…</translation>
     </message>
     <message numerus="yes">
-        <location filename="../widgets/conversation.py" line="209"/>
+        <location filename="../widgets/conversation.py" line="211"/>
         <source>↓ %n new message(s)</source>
         <translation>
             <numerusform>↓ %n nouveau message</numerusform>

@@ -24,6 +24,7 @@ from ..errors import Action, ServiceError
 from ..formatting import full_time
 from ..icon import app_icon
 from ..models import ConversationListModel, MessageModel, RestrictionModel, UserTableModel
+from ..models.outbox import Outbox
 from ..service import ChatService, ConnectionState
 from ..settings import DraftStore, Settings
 from .base import ServiceWindow, key_name
@@ -70,6 +71,7 @@ class ChatWindow(ServiceWindow):
         self.messages = MessageModel(self)
         self.directory = UserTableModel(self)
         self.restrictions = RestrictionModel(self)
+        self.outbox = Outbox(self)
         # Left: search, new conversation, the list.
         self.sidebar = ConversationList(self.conversations, self.pro, self)
         self.proxy = self.sidebar.proxy
@@ -135,6 +137,7 @@ class ChatWindow(ServiceWindow):
         service.conversations_loaded.connect(self._conversations_loaded)
         service.history_loaded.connect(self._history_loaded)
         service.message_sent.connect(self._message_sent)
+        self.outbox.changed.connect(self._show_pending)
         service.message_received.connect(self._message_received)
         service.message_changed.connect(self._message_changed)
         service.message_deleted.connect(self._message_deleted)
@@ -259,8 +262,12 @@ class ChatWindow(ServiceWindow):
 
     def connection_changed(self, state: ConnectionState) -> None:
         self.pane.composer.set_online(state is ConnectionState.ONLINE)
+        if state is ConnectionState.ONLINE:
+            self._flush_outbox()
 
     def handle_error(self, report: ServiceError) -> None:
+        if report.action is Action.SEND and self._outbox_failed(report):
+            return
         if report.action is Action.SEND or report.action is Action.EDIT:
             self.pane.composer.set_busy(False)
         elif report.action is Action.HISTORY:
@@ -324,6 +331,7 @@ class ChatWindow(ServiceWindow):
         unread = self.conversations.conversation(row).unread if row is not None else 0
         self.messages.reset(partner.id, self.me, self.service.max_messages, unread)
         self.pane.show_conversation(partner)
+        self._show_pending()
         self._apply_statuses()
         composer.set_limit(self.service.max_message_size)
         composer.set_online(self.service.online)
@@ -394,8 +402,49 @@ class ChatWindow(ServiceWindow):
         partner = self.messages.partner
         if partner < 0:
             return
+        if not self.service.online or len(self.outbox):
+            # Offline (or earlier messages still waiting): queued, in order.
+            self.outbox.add(partner, text)
+            self.pane.composer.clear()
+            self.drafts.set(self._draft_key(partner), "")
+            self.drafts.save()
+            self._flush_outbox()
+            return
         self.pane.composer.set_busy(True)
         self.service.send_message(partner, text)
+
+    def _flush_outbox(self) -> None:
+        """Send the oldest waiting message; the next goes when it is through."""
+        if not self.service.online:
+            return
+        pending = self.outbox.take_next()
+        if pending is not None:
+            self.service.send_message(pending.partner, pending.text)
+
+    def _show_pending(self) -> None:
+        partner = self.messages.partner
+        self.pane.set_pending([p.text for p in self.outbox.pending_for(partner)])
+
+    def _outbox_failed(self, report: ServiceError) -> bool:
+        """A waiting message failed: kept for later (no connection) or given back
+        to its conversation's draft (refused). True when the report was about it."""
+        flying = self.outbox.in_flight
+        if flying is None or report.target != flying.partner:
+            return False
+        if report.code is None:
+            self.outbox.retry_later()
+            return True
+        self.outbox.refused()
+        key = self._draft_key(flying.partner)
+        if flying.partner == self.messages.partner and self.pane.composer.editing is None:
+            current = self.pane.composer.text()
+            self.pane.composer.set_text(f"{current}\n{flying.text}" if current else flying.text)
+        else:
+            current = self.drafts.get(key)
+            self.drafts.set(key, f"{current}\n{flying.text}" if current else flying.text)
+            self.drafts.save()
+        self._flush_outbox()
+        return True
 
     def _edit(self, message_id: int, text: str) -> None:
         self.pane.composer.set_busy(True)
@@ -442,6 +491,10 @@ class ChatWindow(ServiceWindow):
         self.messages.add_message(message)
         if not self.conversations.apply_message(message, False):
             self.service.load_conversations(0)
+        if self.outbox.is_in_flight(message.recipient, message.text):
+            self.outbox.sent()  # a waiting message went out: the composer holds newer text
+            self._flush_outbox()
+            return
         key = self._draft_key(message.recipient)
         if message.recipient == self.messages.partner:
             composer = self.pane.composer

@@ -197,8 +197,8 @@ class Composer(QWidget):
         text = self.text()
         if not self._enabled:
             return self.tr("Choose a conversation first.")
-        if not self._online:
-            return self.tr("Offline: nothing can be sent until the connection is back.")
+        if not self._online and self._editing is not None:
+            return self.tr("Offline: the change can be saved once the connection is back.")
         if self._busy:
             return self.tr("Sending…")
         if not text.strip():
@@ -234,11 +234,13 @@ class Composer(QWidget):
         )
         problem = self._problem()
         self.send_button.setEnabled(problem is None)
-        self.send_button.setToolTip(
-            problem
-            or (
-                self.tr("Save the change (Enter)")
-                if self._editing is not None
-                else self.tr("Send (Enter)")
-            )
-        )
+        if problem is not None:
+            tip = problem
+        elif self._editing is not None:
+            tip = self.tr("Save the change (Enter)")
+        elif not self._online:
+            # Written offline, sent when the connection is back (the outbox).
+            tip = self.tr("Offline: the message will be sent when the connection is back.")
+        else:
+            tip = self.tr("Send (Enter)")
+        self.send_button.setToolTip(tip)

@@ -48,6 +48,8 @@ from .composer import Composer
 __all__ = ["ConversationPane", "MessageListView"]
 
 BOTTOM_SLACK_PX = 4
+PENDING_MARK = "\U0001f552"  # a clock: written, not sent yet
+PENDING_PREVIEW = 80
 
 
 class MessageListView(QListView):
@@ -378,6 +380,12 @@ class ConversationPane(QWidget):
         layout.addWidget(self.view, 1)
         composer_box = QVBoxLayout()
         composer_box.setContentsMargins(margin, 0, margin, margin)
+        # Messages written offline, waiting for the connection (the outbox).
+        self.pending_label = PlainLabel("", body, wrap_anywhere=True)
+        self.pending_label.setObjectName("pending")
+        self.pending_label.setEnabled(False)  # the quiet colour of a pending state
+        self.pending_label.hide()
+        composer_box.addWidget(self.pending_label)
         self.composer = Composer(body)
         composer_box.addWidget(self.composer)
         layout.addLayout(composer_box)
@@ -403,6 +411,24 @@ class ConversationPane(QWidget):
         self.view.setAccessibleName(self.tr("Messages with %1").replace("%1", partner.name))
         self.composer.set_conversation_enabled(True)
         self._update_status()
+
+    def set_pending(self, texts: list[str]) -> None:
+        """Show the messages of this conversation that wait for the connection."""
+        if not texts:
+            self.pending_label.hide()
+            self.pending_label.setText("")
+            return
+        lines = [self.tr("%n message(s) waiting for the connection:", "", len(texts))]
+        for text in texts:
+            line = " ".join(text.split())
+            lines.append(
+                PENDING_MARK
+                + " "
+                + (line[:PENDING_PREVIEW] + "…" if len(line) > PENDING_PREVIEW else line)
+            )
+        self.pending_label.setText("\n".join(lines))
+        self.pending_label.setAccessibleName(lines[0])
+        self.pending_label.show()
 
     def set_restrictions(self, blocked_until: datetime | None, banned: bool) -> None:
         self._blocked_until = blocked_until
