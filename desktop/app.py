@@ -136,9 +136,15 @@ async def interactive(kind: str, args: argparse.Namespace, settings: object) -> 
             if not accepted or user is None:
                 return EXIT_OK
             window = make_window(kind, service, settings, drafts)
-            closed = window.wait_closed()  # type: ignore[attr-defined]
-            window.show()  # type: ignore[attr-defined]
-            await closed
+            while True:
+                closed = window.wait_closed()  # type: ignore[attr-defined]
+                window.show()  # type: ignore[attr-defined]
+                await closed
+                if not window.rebuild_requested:  # type: ignore[attr-defined]
+                    break
+                # The language changed: the same session in a window built anew.
+                window.deleteLater()  # type: ignore[attr-defined]
+                window = make_window(kind, service, settings, drafts)
             if not window.logout_requested:  # type: ignore[attr-defined]
                 return EXIT_OK
             # Changing account is logging out: the session token dies, and

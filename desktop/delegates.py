@@ -12,6 +12,7 @@ the view asks for many size hints, and text layout is the costly part.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from PySide6.QtGui import (
     QPainter,
     QPalette,
     QTextLayout,
+    QTextLine,
     QTextOption,
 )
 from PySide6.QtWidgets import QStyle, QStyleOptionViewItem, QWidget
@@ -34,7 +36,7 @@ from .formatting import day_label, list_time, short_time
 from .models import ConversationListModel, MessageModel
 from .plain import PlainToolTipDelegate
 
-__all__ = ["ConversationDelegate", "MessageDelegate", "mix"]
+__all__ = ["ConversationDelegate", "MessageDelegate", "links_in", "mix"]
 
 SIZE_CACHE_ENTRIES = 5000
 BUBBLE_WIDTH_RATIO = 0.72
@@ -63,12 +65,49 @@ def small_font(font: QFont) -> QFont:
     return small
 
 
-def _layout(text: str, font: QFont, width: float) -> tuple[QTextLayout, float, float]:
-    """Lay ``text`` out in ``width``; returns the layout, its width and height."""
-    layout = QTextLayout(text.replace("\r\n", "\n").replace("\n", LINE_SEPARATOR), font)
+# Web links in message text: shown underlined, opened in the browser on a click.
+# Trailing punctuation belongs to the sentence, not to the address.
+LINK = re.compile(r"\bhttps?://[^\s<>\"]+", re.IGNORECASE)
+LINK_TRAILING = ".,;:!?)]}'»"
+
+
+def links_in(text: str) -> list[tuple[int, int, str]]:
+    """``(start, length, url)`` of each web link in ``text``."""
+    found = []
+    for match in LINK.finditer(text):
+        url = match.group(0).rstrip(LINK_TRAILING)
+        if len(url) > len("https://"):
+            found.append((match.start(), len(url), url))
+    return found
+
+
+def _display_text(text: str) -> str:
+    # Same length as the text (a line separator for each newline; a CRLF is
+    # two characters, kept as a separator and a zero-width space): positions
+    # in the layout are positions in the text, for the links.
+    return text.replace("\r\n", LINE_SEPARATOR + "\u200b").replace("\n", LINE_SEPARATOR)
+
+
+def _layout(
+    text: str, font: QFont, width: float, link_colour: QColor | None = None
+) -> tuple[QTextLayout, float, float]:
+    """Lay ``text`` out in ``width``; returns the layout, its width and height.
+
+    With ``link_colour``, web links are underlined in that colour (no change
+    of size: the same layout serves ``sizeHint`` without it)."""
+    layout = QTextLayout(_display_text(text), font)
     option = QTextOption()
     option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
     layout.setTextOption(option)
+    if link_colour is not None:
+        formats = []
+        for start, length, _url in links_in(text):
+            span = QTextLayout.FormatRange()
+            span.start, span.length = start, length
+            span.format.setForeground(link_colour)
+            span.format.setFontUnderline(True)
+            formats.append(span)
+        layout.setFormats(formats)
     layout.beginLayout()
     height = used = 0.0
     while True:
@@ -240,7 +279,13 @@ class BubblePainter:
             painter.setBrush(Qt.BrushStyle.NoBrush)
             outline = bubble.adjusted(-2, -2, 2, 2)
             painter.drawRoundedRect(outline, self.radius + 2, self.radius + 2)
-        layout, _, _ = _layout(text, self._text_font(deleted), geometry.text_width)
+        if deleted:
+            link = None
+        elif mine:
+            link = ink
+        else:
+            link = palette.color(QPalette.ColorRole.Link)
+        layout, _, _ = _layout(text, self._text_font(deleted), geometry.text_width, link)
         painter.setPen(ink)
         layout.draw(painter, geometry.text_origin)
         painter.setFont(self.small)
@@ -253,6 +298,32 @@ class BubblePainter:
 
 class MessageDelegate(PlainToolTipDelegate):
     """Bubbles: mine on the right in the accent colour, theirs on the left."""
+
+    def link_at(self, option: QStyleOptionViewItem, index: QModelIndex, point: QPointF) -> str:
+        """The web link under ``point`` (view coordinates) in the row, or ""."""
+        row = self._row(option, index)
+        if row is None or row["deleted"]:
+            return ""
+        text = row["text"]
+        links = links_in(text)
+        if not links:
+            return ""
+        geometry = row["geometry"]
+        painter = row["painter"]
+        layout, _, _ = _layout(text, painter._text_font(False), geometry.text_width)
+        local = point - QPointF(option.rect.topLeft()) - geometry.text_origin
+        for number in range(layout.lineCount()):
+            line = layout.lineAt(number)
+            if not (line.y() <= local.y() < line.y() + line.height()):
+                continue
+            if not (0 <= local.x() <= line.naturalTextWidth()):
+                return ""
+            position = line.xToCursor(local.x(), QTextLine.CursorPosition.CursorOnCharacter)
+            for start, length, url in links:
+                if start <= position < start + length:
+                    return url
+            return ""
+        return ""
 
     def __init__(self, view: QWidget) -> None:
         super().__init__(view)
@@ -383,6 +454,10 @@ class ConversationDelegate(PlainToolTipDelegate):
             preview = self.tr("You: %1").replace("%1", preview)
         if not preview:
             preview = self.tr("No message yet")
+        draft = index.data(ConversationListModel.DraftRole) or ""
+        if draft:
+            # Text written and not sent: said first, as in every messenger.
+            preview = self.tr("Draft: %1").replace("%1", draft)
         # First line: name (bold), status, time on the right.
         time_text = list_time(when) if when is not None else ""
         time_width = small_metrics.horizontalAdvance(time_text)
@@ -439,7 +514,7 @@ class ConversationDelegate(PlainToolTipDelegate):
             painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, badge_text)
         preview_font = QFont(small)
         preview_font.setBold(bool(unread))
-        preview_font.setItalic(bool(index.data(ConversationListModel.LastDeletedRole)))
+        preview_font.setItalic(bool(index.data(ConversationListModel.LastDeletedRole) or draft))
         painter.setFont(preview_font)
         painter.setPen(text_colour if unread else quiet)
         room = second.width() - badge_width - (unit * 0.5 if unread else 0)

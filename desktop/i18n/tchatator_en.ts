@@ -4,7 +4,7 @@
 <context>
     <name>ConversationListModel</name>
     <message numerus="yes">
-        <location filename="../models/conversations.py" line="96"/>
+        <location filename="../models/conversations.py" line="100"/>
         <source>%n unread message(s)</source>
         <translation>
             <numerusform>%n unread message</numerusform>
@@ -15,7 +15,7 @@
 <context>
     <name>ConversationPane</name>
     <message numerus="yes">
-        <location filename="../widgets/conversation.py" line="421"/>
+        <location filename="../widgets/conversation.py" line="476"/>
         <source>%n message(s) waiting for the connection:</source>
         <translation>
             <numerusform>%n message waiting for the connection:</numerusform>
@@ -26,7 +26,7 @@
 <context>
     <name>MessageListView</name>
     <message numerus="yes">
-        <location filename="../widgets/conversation.py" line="211"/>
+        <location filename="../widgets/conversation.py" line="226"/>
         <source>↓ %n new message(s)</source>
         <translation>
             <numerusform>↓ %n new message</numerusform>

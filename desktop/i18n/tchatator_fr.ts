@@ -325,7 +325,7 @@
         <translation>Blocages et bannissements</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="353"/>
+        <location filename="../widgets/chat.py" line="358"/>
         <source>No unread conversation.</source>
         <translation>Aucune conversation non lue.</translation>
     </message>
@@ -335,87 +335,87 @@
         <translation>%1 (message vide)</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="471"/>
+        <location filename="../widgets/chat.py" line="485"/>
         <source>Delete the message</source>
         <translation>Supprimer le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="472"/>
+        <location filename="../widgets/chat.py" line="486"/>
         <source>Delete this message? Its text is erased for both of you.</source>
         <translation>Supprimer ce message ? Son texte sera effacé pour vous deux.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="473"/>
+        <location filename="../widgets/chat.py" line="487"/>
         <source>&amp;Delete</source>
         <translation>&amp;Supprimer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="536"/>
+        <location filename="../widgets/chat.py" line="550"/>
         <source>someone</source>
         <translation>quelqu&apos;un</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="539"/>
+        <location filename="../widgets/chat.py" line="553"/>
         <source>New message from %1</source>
         <translation>Nouveau message de %1</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="585"/>
+        <location filename="../widgets/chat.py" line="599"/>
         <source>Block</source>
         <translation>Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="586"/>
+        <location filename="../widgets/chat.py" line="600"/>
         <source>Block %1? They cannot write to you for %2 h.</source>
         <translation>Bloquer %1 ? Ce client ne pourra plus vous écrire pendant %2 h.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="589"/>
+        <location filename="../widgets/chat.py" line="603"/>
         <source>&amp;Block</source>
         <translation>&amp;Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="600"/>
+        <location filename="../widgets/chat.py" line="614"/>
         <source>Ban</source>
         <translation>Bannir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="601"/>
+        <location filename="../widgets/chat.py" line="615"/>
         <source>Ban %1? They cannot write to you until you lift the ban.</source>
         <translation>Bannir %1 ? Ce client ne pourra plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="604"/>
+        <location filename="../widgets/chat.py" line="618"/>
         <source>B&amp;an</source>
         <translation>Ba&amp;nnir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="614"/>
+        <location filename="../widgets/chat.py" line="628"/>
         <source>blocked</source>
         <translation>bloqué·e</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="616"/>
+        <location filename="../widgets/chat.py" line="630"/>
         <source>banned</source>
         <translation>banni·e</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="639"/>
+        <location filename="../widgets/chat.py" line="653"/>
         <source>%1 is blocked until %2.</source>
         <translation>%1 ne peut plus vous écrire jusqu&apos;au %2.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="640"/>
+        <location filename="../widgets/chat.py" line="654"/>
         <source>%1 can write to you again.</source>
         <translation>%1 peut de nouveau vous écrire.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="641"/>
+        <location filename="../widgets/chat.py" line="655"/>
         <source>%1 is banned until you lift the ban.</source>
         <translation>%1 ne peut plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="642"/>
+        <location filename="../widgets/chat.py" line="656"/>
         <source>The ban on %1 is lifted.</source>
         <translation>Ban levé pour %1.</translation>
     </message>
@@ -525,14 +525,19 @@
 <context>
     <name>ConversationDelegate</name>
     <message>
-        <location filename="../delegates.py" line="383"/>
+        <location filename="../delegates.py" line="454"/>
         <source>You: %1</source>
         <translation>Vous : %1</translation>
     </message>
     <message>
-        <location filename="../delegates.py" line="385"/>
+        <location filename="../delegates.py" line="456"/>
         <source>No message yet</source>
         <translation>Pas encore de message</translation>
+    </message>
+    <message>
+        <location filename="../delegates.py" line="460"/>
+        <source>Draft: %1</source>
+        <translation>Brouillon : %1</translation>
     </message>
 </context>
 <context>
@@ -566,13 +571,13 @@
 <context>
     <name>ConversationListModel</name>
     <message>
-        <location filename="../models/conversations.py" line="77"/>
-        <location filename="../models/conversations.py" line="100"/>
+        <location filename="../models/conversations.py" line="79"/>
+        <location filename="../models/conversations.py" line="104"/>
         <source>Message deleted</source>
         <translation>Message supprimé</translation>
     </message>
     <message numerus="yes">
-        <location filename="../models/conversations.py" line="96"/>
+        <location filename="../models/conversations.py" line="100"/>
         <source>%n unread message(s)</source>
         <translation>
             <numerusform>%n message non lu</numerusform>
@@ -580,7 +585,7 @@
         </translation>
     </message>
     <message>
-        <location filename="../models/conversations.py" line="101"/>
+        <location filename="../models/conversations.py" line="105"/>
         <source>You</source>
         <translation>Vous</translation>
     </message>
@@ -588,52 +593,52 @@
 <context>
     <name>ConversationPane</name>
     <message>
-        <location filename="../widgets/conversation.py" line="336"/>
+        <location filename="../widgets/conversation.py" line="391"/>
         <source>Choose a conversation in the list.</source>
         <translation>Choisissez une conversation dans la liste.</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="354"/>
+        <location filename="../widgets/conversation.py" line="409"/>
         <source>Conversation with</source>
         <translation>Conversation avec</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="360"/>
+        <location filename="../widgets/conversation.py" line="415"/>
         <source>&amp;Block</source>
         <translation>&amp;Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="362"/>
+        <location filename="../widgets/conversation.py" line="417"/>
         <source>Stop this customer writing to you for a while</source>
         <translation>Empêcher ce client de vous écrire pendant un temps</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="363"/>
+        <location filename="../widgets/conversation.py" line="418"/>
         <source>Unbloc&amp;k</source>
         <translation>&amp;Débloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="365"/>
+        <location filename="../widgets/conversation.py" line="420"/>
         <source>B&amp;an</source>
         <translation>Ba&amp;nnir</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="367"/>
+        <location filename="../widgets/conversation.py" line="422"/>
         <source>Stop this customer writing to you until you lift it</source>
         <translation>Empêcher ce client de vous écrire jusqu&apos;à la levée du ban</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="368"/>
+        <location filename="../widgets/conversation.py" line="423"/>
         <source>Lift &amp;ban</source>
         <translation>&amp;Lever le ban</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="411"/>
+        <location filename="../widgets/conversation.py" line="466"/>
         <source>Messages with %1</source>
         <translation>Messages avec %1</translation>
     </message>
     <message numerus="yes">
-        <location filename="../widgets/conversation.py" line="421"/>
+        <location filename="../widgets/conversation.py" line="476"/>
         <source>%n message(s) waiting for the connection:</source>
         <translation>
             <numerusform>%n message en attente de connexion :</numerusform>
@@ -641,22 +646,22 @@
         </translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="441"/>
+        <location filename="../widgets/conversation.py" line="496"/>
         <source>customer</source>
         <translation>client</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="441"/>
+        <location filename="../widgets/conversation.py" line="496"/>
         <source>professional</source>
         <translation>professionnel</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="444"/>
+        <location filename="../widgets/conversation.py" line="499"/>
         <source>blocked until %1</source>
         <translation>bloqué·e jusqu&apos;au %1</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="446"/>
+        <location filename="../widgets/conversation.py" line="501"/>
         <source>banned</source>
         <translation>banni·e</translation>
     </message>
@@ -1138,17 +1143,17 @@
 <context>
     <name>MessageDelegate</name>
     <message>
-        <location filename="../delegates.py" line="269"/>
+        <location filename="../delegates.py" line="340"/>
         <source>Message deleted</source>
         <translation>Message supprimé</translation>
     </message>
     <message>
-        <location filename="../delegates.py" line="269"/>
+        <location filename="../delegates.py" line="340"/>
         <source>edited</source>
         <translation>modifié</translation>
     </message>
     <message>
-        <location filename="../delegates.py" line="269"/>
+        <location filename="../delegates.py" line="340"/>
         <source>New messages</source>
         <translation>Nouveaux messages</translation>
     </message>
@@ -1156,48 +1161,48 @@
 <context>
     <name>MessageListView</name>
     <message>
-        <location filename="../widgets/conversation.py" line="65"/>
+        <location filename="../widgets/conversation.py" line="78"/>
         <source>Messages</source>
         <translation>Messages</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="85"/>
-        <location filename="../widgets/conversation.py" line="209"/>
+        <location filename="../widgets/conversation.py" line="100"/>
+        <location filename="../widgets/conversation.py" line="224"/>
         <source>↓ Latest</source>
         <translation>↓ Derniers messages</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="86"/>
+        <location filename="../widgets/conversation.py" line="101"/>
         <source>Jump to the latest message (Alt+End)</source>
         <translation>Aller au dernier message (Alt+Fin)</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="87"/>
+        <location filename="../widgets/conversation.py" line="102"/>
         <source>Jump to the latest message</source>
         <translation>Aller au dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="97"/>
+        <location filename="../widgets/conversation.py" line="112"/>
         <source>&amp;Copy text</source>
         <translation>&amp;Copier le texte</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="100"/>
+        <location filename="../widgets/conversation.py" line="115"/>
         <source>&amp;Details…</source>
         <translation>&amp;Détails…</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="103"/>
+        <location filename="../widgets/conversation.py" line="118"/>
         <source>&amp;Edit</source>
         <translation>&amp;Modifier</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="106"/>
+        <location filename="../widgets/conversation.py" line="121"/>
         <source>De&amp;lete…</source>
         <translation>&amp;Supprimer…</translation>
     </message>
     <message numerus="yes">
-        <location filename="../widgets/conversation.py" line="211"/>
+        <location filename="../widgets/conversation.py" line="226"/>
         <source>↓ %n new message(s)</source>
         <translation>
             <numerusform>↓ %n nouveau message</numerusform>
@@ -1334,123 +1339,118 @@
 <context>
     <name>ServiceWindow</name>
     <message>
-        <location filename="../widgets/base.py" line="154"/>
+        <location filename="../widgets/base.py" line="156"/>
         <source>&amp;Language</source>
         <translation>&amp;Langue</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="163"/>
+        <location filename="../widgets/base.py" line="166"/>
         <source>Change &amp;account…</source>
         <translation>Changer de &amp;compte…</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="166"/>
+        <location filename="../widgets/base.py" line="169"/>
         <source>&amp;Quit</source>
         <translation>&amp;Quitter</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="170"/>
+        <location filename="../widgets/base.py" line="173"/>
         <source>&amp;Help</source>
         <translation>&amp;Aide</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="171"/>
+        <location filename="../widgets/base.py" line="174"/>
         <source>&amp;Keyboard shortcuts</source>
         <translation>&amp;Raccourcis clavier</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="178"/>
+        <location filename="../widgets/base.py" line="181"/>
         <source>Refresh</source>
         <translation>Actualiser</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="179"/>
+        <location filename="../widgets/base.py" line="182"/>
         <source>Quit</source>
         <translation>Quitter</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="180"/>
+        <location filename="../widgets/base.py" line="183"/>
         <source>This list</source>
         <translation>Cette liste</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="190"/>
-        <source>The language changes at the next start of the application.</source>
-        <translation>La langue changera au prochain démarrage de l&apos;application.</translation>
-    </message>
-    <message>
-        <location filename="../widgets/base.py" line="199"/>
+        <location filename="../widgets/base.py" line="206"/>
         <source>Change account</source>
         <translation>Changer de compte</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="201"/>
+        <location filename="../widgets/base.py" line="208"/>
         <source>Log out of this account? You will need its key to log in again (a remembered key is forgotten).</source>
         <translation>Se déconnecter de ce compte ? Il faudra sa clé pour s&apos;y reconnecter (une clé mémorisée est oubliée).</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="204"/>
+        <location filename="../widgets/base.py" line="211"/>
         <source>&amp;Log out</source>
         <translation>Se &amp;déconnecter</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="231"/>
+        <location filename="../widgets/base.py" line="238"/>
         <source>Connected</source>
         <translation>Connecté</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="232"/>
+        <location filename="../widgets/base.py" line="239"/>
         <source>Connecting…</source>
         <translation>Connexion…</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="233"/>
+        <location filename="../widgets/base.py" line="240"/>
         <source>Offline</source>
         <translation>Hors ligne</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="243"/>
+        <location filename="../widgets/base.py" line="250"/>
         <source>Connection lost. Reconnecting…</source>
         <translation>Connexion perdue. Reconnexion…</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="246"/>
-        <location filename="../widgets/base.py" line="257"/>
+        <location filename="../widgets/base.py" line="253"/>
+        <location filename="../widgets/base.py" line="264"/>
         <source>Offline: reconnecting…</source>
         <translation>Hors ligne : reconnexion en cours…</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="252"/>
+        <location filename="../widgets/base.py" line="259"/>
         <source>Offline: nothing is sent. Next connection attempt in %1 s.</source>
         <translation>Hors ligne : rien n&apos;est envoyé. Nouvelle tentative de connexion dans %1 s.</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="255"/>
+        <location filename="../widgets/base.py" line="262"/>
         <source>&amp;Retry now</source>
         <translation>&amp;Réessayer maintenant</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="263"/>
+        <location filename="../widgets/base.py" line="270"/>
         <source>Connection restored.</source>
         <translation>Connexion rétablie.</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="269"/>
+        <location filename="../widgets/base.py" line="276"/>
         <source>Your session has ended and the key was refused: log in again.</source>
         <translation>Votre session a pris fin et la clé a été refusée : reconnectez-vous.</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="271"/>
+        <location filename="../widgets/base.py" line="278"/>
         <source>Log &amp;in again</source>
         <translation>Se &amp;reconnecter</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="278"/>
+        <location filename="../widgets/base.py" line="285"/>
         <source>Too many requests: you can try again in %1 s.</source>
         <translation>Trop de requêtes : vous pourrez réessayer dans %1 s.</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="310"/>
+        <location filename="../widgets/base.py" line="317"/>
         <source>&amp;Open</source>
         <translation>&amp;Ouvrir</translation>
     </message>

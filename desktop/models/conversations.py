@@ -39,6 +39,7 @@ class ConversationListModel(QAbstractListModel):
     LastFromMeRole = USER + 7
     LastDeletedRole = USER + 8
     StatusRole = USER + 9
+    DraftRole = USER + 20  # unsent text kept for the conversation ("" if none)
 
     more_requested = Signal(int)  # the /discussions page to load
     unread_changed = Signal(int)  # the total
@@ -50,6 +51,7 @@ class ConversationListModel(QAbstractListModel):
         self._page = -1
         self._pages = 0
         self._loading = False
+        self._drafts: dict[int, str] = {}
 
     def set_me(self, me: int) -> None:
         self._me = me
@@ -86,6 +88,8 @@ class ConversationListModel(QAbstractListModel):
             return last is not None and last.deleted
         if role == self.StatusRole:
             return row.status
+        if role == self.DraftRole:
+            return one_line(self._drafts.get(row.partner.id, ""))
         if role in (Qt.ItemDataRole.AccessibleTextRole, Qt.ItemDataRole.ToolTipRole):
             return self._describe(row)
         return None
@@ -248,6 +252,23 @@ class ConversationListModel(QAbstractListModel):
         self._rows.insert(0, ConversationRow(partner, None, 0))
         self.endInsertRows()
         return 0
+
+    def set_drafts(self, drafts: dict[int, str]) -> None:
+        """The unsent text of each conversation (partner id to text), for the list's marker."""
+        self._drafts = {partner: text for partner, text in drafts.items() if text.strip()}
+        if self._rows:
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(len(self._rows) - 1, 0), [self.DraftRole]
+            )
+
+    def set_draft(self, partner: int, text: str) -> None:
+        if text.strip():
+            self._drafts[partner] = text
+        else:
+            self._drafts.pop(partner, None)
+        row = self.row_of(partner)
+        if row is not None:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, 0), [self.DraftRole])
 
     def set_statuses(self, statuses: dict[int, str]) -> None:
         for number, row in enumerate(self._rows):

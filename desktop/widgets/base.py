@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..errors import Action, ServiceError
+from ..i18n import current_language, install_translations
 from ..icon import app_icon
 from ..plain import PlainLabel, plain_notification
 from ..service import ChatService, ConnectionState
@@ -55,6 +56,7 @@ class ServiceWindow(QMainWindow):
         self.settings = settings
         self.kind = kind
         self.logout_requested = False
+        self.rebuild_requested = False  # closed to be built again (language switch)
         self._closed: asyncio.Future[None] | None = None
         self._was_online = service.online
         self.setWindowIcon(app_icon(kind))
@@ -155,7 +157,8 @@ class ServiceWindow(QMainWindow):
         group = QActionGroup(self)
         for code, name in (("fr", "Français"), ("en", "English")):
             action = QAction(name, self, checkable=True)
-            action.setChecked(self.settings.language == code)
+            # The language spoken now (--lang may differ from the saved one).
+            action.setChecked(current_language() == code)
             action.triggered.connect(lambda _checked=False, code=code: self._set_language(code))
             group.addAction(action)
             language.addAction(action)
@@ -184,13 +187,17 @@ class ServiceWindow(QMainWindow):
         ShortcutsDialog(self.shortcut_rows(), self).open()
 
     def _set_language(self, code: str) -> None:
+        """Switch now: new catalogues, then the window is built again in that
+        language on the same session (the app's loop reopens it)."""
         self.settings.language = code
         self.settings.save()
-        self.notice.show_message(
-            self.tr("The language changes at the next start of the application."),
-            Severity.INFO,
-            timeout_ms=NOTIFICATION_MS,
-        )
+        if code == current_language():
+            return
+        app = QApplication.instance()
+        assert isinstance(app, QApplication)
+        install_translations(app, code)
+        self.rebuild_requested = True
+        self.close()
 
     def ask_switch_account(self) -> None:
         """File, Change account: it logs out and forgets the remembered key, so ask."""

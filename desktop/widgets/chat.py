@@ -281,6 +281,7 @@ class ChatWindow(ServiceWindow):
         self, items: list[ConversationSummary], page: int, pages: int
     ) -> None:
         self.conversations.load_page(items, page, pages)
+        self._mark_drafts()
         unnamed, self._unnamed = self._unnamed, []
         for message in unnamed:
             self._notify_message(message)
@@ -324,6 +325,10 @@ class ChatWindow(ServiceWindow):
         if partner.id == self.messages.partner:
             return
         self._save_draft()
+        previous = self.messages.partner
+        if previous >= 0:  # left with unsent text: marked in the list
+            self.conversations.set_draft(previous, self.drafts.get(self._draft_key(previous)))
+        self.conversations.set_draft(partner.id, "")  # open: the composer shows it
         composer = self.pane.composer
         composer.cancel_edit()
         composer.set_busy(False)
@@ -392,6 +397,15 @@ class ChatWindow(ServiceWindow):
         if partner >= 0:
             self.drafts.set(self._draft_key(partner), self.pane.composer.draft())
             self.drafts.save()
+
+    def _mark_drafts(self) -> None:
+        """The list marks the conversations holding unsent text (not the open one)."""
+        texts = {}
+        for row in range(self.conversations.rowCount()):
+            partner = self.conversations.conversation(row).partner.id
+            if partner != self.messages.partner:
+                texts[partner] = self.drafts.get(self._draft_key(partner))
+        self.conversations.set_drafts(texts)
 
     def about_to_close(self) -> None:
         self._save_draft()

@@ -11,14 +11,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QModelIndex,
+    QPoint,
+    QPointF,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
 from PySide6.QtGui import (
     QAction,
     QContextMenuEvent,
+    QDesktopServices,
     QFocusEvent,
     QFont,
     QGuiApplication,
     QKeySequence,
+    QMouseEvent,
     QPainter,
     QPaintEvent,
     QPalette,
@@ -32,6 +43,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QStackedLayout,
+    QStyleOptionViewItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -58,6 +70,7 @@ class MessageListView(QListView):
     edit_requested = Signal(object)  # Message
     delete_requested = Signal(object)
     info_requested = Signal(object)
+    link_activated = Signal(str)  # a web link clicked in a bubble (opened in the browser)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -76,6 +89,8 @@ class MessageListView(QListView):
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.DefaultContextMenu)
         self.verticalScrollBar().setSingleStep(self.fontMetrics().height())
         self._me = -1
+        self._pressed_link = ""
+        self.viewport().setMouseTracking(True)  # the hand cursor over links
         self._distance_from_bottom: int | None = None
         self._was_at_bottom = True
         self._initial = True
@@ -222,6 +237,46 @@ class MessageListView(QListView):
             self.viewport().width() - size.width() - margin,
             self.viewport().height() - size.height() - margin,
         )
+
+    # --- links: underlined in the bubbles, opened in the browser on a click ---
+
+    def link_at(self, position: QPoint) -> str:
+        index = self.indexAt(position)
+        if not index.isValid():
+            return ""
+        option = QStyleOptionViewItem()
+        self.initViewItemOption(option)
+        option.rect = self.visualRect(index)
+        delegate = self.itemDelegateForIndex(index)
+        if not isinstance(delegate, MessageDelegate):
+            return ""
+        return delegate.link_at(option, index, QPointF(position))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self._pressed_link = (
+            self.link_at(event.position().toPoint())
+            if event.button() == Qt.MouseButton.LeftButton
+            else ""
+        )
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        super().mouseReleaseEvent(event)
+        pressed, self._pressed_link = self._pressed_link, ""
+        if (
+            pressed
+            and event.button() == Qt.MouseButton.LeftButton
+            and self.link_at(event.position().toPoint()) == pressed
+        ):
+            self.link_activated.emit(pressed)
+            QDesktopServices.openUrl(QUrl(pressed))
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        super().mouseMoveEvent(event)
+        over_link = bool(self.link_at(event.position().toPoint()))
+        shape = Qt.CursorShape.PointingHandCursor if over_link else Qt.CursorShape.ArrowCursor
+        if self.viewport().cursor().shape() != shape:
+            self.viewport().setCursor(shape)
 
     # --- focus: a ring around the list, and a current message to act on ---
 

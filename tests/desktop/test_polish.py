@@ -6,6 +6,8 @@ confirmation before changing account."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import QObject, QPoint, Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox
 
 from tests.support import ADMIN_KEY
@@ -121,3 +123,134 @@ def test_no_ids_in_the_directory_and_change_account_asks(
     )
     accept.click()
     qtbot.waitUntil(lambda: customer.logout_requested, timeout=WAIT_MS)
+
+
+class _UrlCatcher(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened: list[str] = []
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.opened.append(url.toString())
+
+
+def test_links_in_messages_open_in_the_browser(
+    qtbot, qloop, open_window, make_user, connect
+) -> None:
+    pro = make_user("pro")
+    client = make_user("client")
+    url = "https://example.org/catalogue?page=2"
+    connect(client["api_key"]).ask(f"/message {pro['id']} Voir {url}. Merci !")
+    shop = open_window(pro["api_key"], "pro")
+    open_conversation(qtbot, shop, client["id"])
+    view = shop.pane.view
+    rect = view.visualRect(shop.messages.index(0, 0))
+    points = [
+        QPoint(x, y)
+        for x in range(rect.left(), rect.right(), 3)
+        for y in range(rect.top(), rect.bottom(), 3)
+    ]
+    on_link = [point for point in points if view.link_at(point)]
+    assert on_link, "no link found in the bubble"
+    assert {view.link_at(point) for point in on_link} == {url}  # the final "." is not in it
+    off_link = next(point for point in points if not view.link_at(point))
+    catcher = _UrlCatcher()
+    QDesktopServices.setUrlHandler("https", catcher, "open")
+    try:
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=off_link)
+        assert catcher.opened == []
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=on_link[0])
+        assert catcher.opened == [url]
+    finally:
+        QDesktopServices.unsetUrlHandler("https")
+
+
+def _top(kind):
+    from PySide6.QtWidgets import QApplication
+
+    return next(
+        (w for w in QApplication.topLevelWidgets() if isinstance(w, kind) and w.isVisible()),
+        None,
+    )
+
+
+def test_the_language_menu_ticks_the_language_and_switches_live(
+    qtbot, qloop, server, make_user
+) -> None:
+    import argparse
+
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.app import interactive
+    from desktop.i18n import install_translations
+    from desktop.settings import Settings
+    from desktop.widgets import ChatWindow, LoginDialog
+
+    client = make_user("client", "Léa Live")
+    settings = Settings()
+    settings.language = "en"  # saved, but this run speaks French (as with --lang fr)
+    args = argparse.Namespace(
+        server=f"127.0.0.1:{server.port}", ca=str(server.ca_file), key=client["api_key"]
+    )
+    task = qloop.create_task(interactive("client", args, settings))
+    try:
+        qtbot.waitUntil(lambda: _top(LoginDialog) is not None, timeout=WAIT_MS)
+        _top(LoginDialog).start_login()
+        qtbot.waitUntil(lambda: _top(ChatWindow) is not None, timeout=WAIT_MS)
+        window = _top(ChatWindow)
+        session = window.service.user
+
+        def language_actions(window):
+            file_menu = window.menuBar().actions()[0].menu()
+            menu = file_menu.actions()[1].menu()  # after Refresh
+            return {action.text(): action for action in menu.actions()}
+
+        actions = language_actions(window)
+        assert actions["Français"].isChecked() and not actions["English"].isChecked()
+        assert window.menuBar().actions()[0].text() == "&Fichier"
+        actions["English"].trigger()
+        # The window comes back in English, on the same session, without a restart.
+        qtbot.waitUntil(
+            lambda: _top(ChatWindow) is not None and _top(ChatWindow) is not window,
+            timeout=WAIT_MS,
+        )
+        english = _top(ChatWindow)
+        assert english.menuBar().actions()[0].text() == "&File"
+        assert english.service.user == session
+        assert language_actions(english)["English"].isChecked()
+        assert Settings().language == "en"
+        english.close()
+        qtbot.waitUntil(task.done, timeout=WAIT_MS)
+    finally:
+        install_translations(QApplication.instance(), "fr")
+        if not task.done():
+            task.cancel()
+
+
+def test_the_list_marks_conversations_with_a_draft(
+    qtbot, qloop, open_window, make_user, connect
+) -> None:
+    from desktop.models import ConversationListModel
+
+    pro = make_user("pro")
+    first, second = make_user("client", "Anne Brouillon"), make_user("client", "Basile")
+    for client in (first, second):
+        connect(client["api_key"]).ask(f"/message {pro['id']} Bonjour")
+    shop = open_window(pro["api_key"], "pro")
+    open_conversation(qtbot, shop, first["id"])
+    shop.pane.composer.set_text("Réponse à finir")
+    open_conversation(qtbot, shop, second["id"])
+
+    def draft_of(partner):
+        row = shop.conversations.row_of(partner)
+        return shop.conversations.index(row, 0).data(ConversationListModel.DraftRole)
+
+    assert draft_of(first["id"]) == "Réponse à finir"
+    assert draft_of(second["id"]) == ""  # the open one: its text is in the composer
+    # Another window (a restart): the mark comes from the saved drafts.
+    again = open_window(pro["api_key"], "pro")
+    qtbot.waitUntil(lambda: again.conversations.row_of(first["id"]) is not None, timeout=WAIT_MS)
+    row = again.conversations.row_of(first["id"])
+    index = again.conversations.index(row, 0)
+    assert index.data(ConversationListModel.DraftRole) == "Réponse à finir"
