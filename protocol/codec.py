@@ -28,6 +28,7 @@ from typing import Any, Final
 import orjson
 
 __all__ = [
+    "MAX_NUMBER",
     "NEED_DATA",
     "PUSH_PREFIX",
     "STANDARD_LABELS",
@@ -77,6 +78,11 @@ STANDARD_LABELS: Final[dict[int, str]] = {
 }
 
 _DIGITS = re.compile(r"[0-9]+")
+# Ids, pages and counts are clamped to this (JSON's interoperable integers):
+# a larger number is valid syntax but names nothing that exists, so it
+# reaches the handlers as "no such id" / "no such page", not as an overflow.
+MAX_NUMBER: Final = 2**53
+_MAX_NUMBER_DIGITS: Final = len(str(MAX_NUMBER))
 _STATUS_LINE = re.compile(r"([0-9]{3})/(.*)")
 
 
@@ -232,10 +238,17 @@ def split_arguments(arguments: str, fixed: int, rest: bool = False) -> list[str]
 
 
 def parse_number(token: str) -> int | None:
-    """An id or page number: ASCII digits only (``-1``, ``+1``, ``1.5``, ``0x10`` are not)."""
+    """An id or page number: ASCII digits only (``-1``, ``+1``, ``1.5``, ``0x10`` are not).
+
+    Clamped to ``MAX_NUMBER``, and a long run of digits is not converted at
+    all: ``int()`` refuses more than 4,300 digits (and is quadratic below).
+    """
     if _DIGITS.fullmatch(token) is None:
         return None
-    return int(token)
+    digits = token.lstrip("0")
+    if len(digits) > _MAX_NUMBER_DIGITS:
+        return MAX_NUMBER
+    return min(int(digits or "0"), MAX_NUMBER)
 
 
 def decode_text(escaped: str) -> str:

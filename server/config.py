@@ -348,7 +348,7 @@ def load_settings(path: Path, *, missing_ok: bool = False) -> tuple[Settings, li
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not valid UTF-8") from None
-    except tomllib.TOMLDecodeError as error:
+    except ValueError as error:  # TOMLDecodeError, or an integer of over 4,300 digits
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
     values: dict[str, Any] = {}
     warnings: list[str] = []

@@ -39,9 +39,6 @@ ADMIN = frozenset({"admin"})
 HELP_FLAGS = frozenset({"-h", "--help", "-n"})  # "-n": the spelling of the original brief
 
 _NUMBER_PARAMS = frozenset({"id", "message_id", "page", "n"})
-# Larger numbers are valid syntax but name nothing that exists: clamp them so
-# they reach the database as "no such id" / "no such page", not as an overflow.
-MAX_NUMBER = 2**53
 _PARAM = re.compile(r"\{([a-z_]+)(?:=([0-9]+))?\}")
 
 
@@ -94,7 +91,7 @@ class Command:
                     raise BadRequest(
                         f"{param.name} must be a whole number in ASCII digits; usage: {self.usage}"
                     )
-                values[param.name] = min(number, MAX_NUMBER)
+                values[param.name] = number  # clamped to MAX_NUMBER by the codec
             else:
                 values[param.name] = token
         return values

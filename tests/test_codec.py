@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocol.codec import (
+    MAX_NUMBER,
     NEED_DATA,
     LineError,
     Push,
@@ -168,6 +169,21 @@ def test_parse_number_refuses(token: str) -> None:
 def test_parse_number_is_ascii_digits_only(token: str) -> None:
     is_number = bool(token) and all(char in "0123456789" for char in token)
     assert parse_number(token) == (int(token) if is_number else None)
+
+
+@FAST
+@given(st.text(alphabet="0123456789", min_size=1, max_size=6000))
+def test_parse_number_never_raises_and_clamps(token: str) -> None:
+    # Past 4,300 digits int() raises ValueError (a 500 at the server once).
+    significant = token.lstrip("0") or "0"
+    expected = MAX_NUMBER if len(significant) > 17 else min(int(significant), MAX_NUMBER)
+    assert parse_number(token) == expected
+
+
+def test_parse_number_past_pythons_digit_limit() -> None:
+    assert parse_number("9" * 5000) == MAX_NUMBER
+    assert parse_number("0" * 5000 + "7") == 7
+    assert parse_number(str(MAX_NUMBER + 1)) == MAX_NUMBER
 
 
 def test_max_line_for() -> None:

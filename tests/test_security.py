@@ -1,0 +1,58 @@
+"""The holes of issue 10, each tried as an attacker would, over real TLS.
+
+Every test here failed against the server before its fix.
+"""
+
+from __future__ import annotations
+
+from .support import ADMIN_KEY, expect
+
+# More digits than Python's int() accepts from a string (4,300).
+HUGE = "9" * 4400
+
+
+# --------------------------------------------------------------------------- over-long numbers
+
+
+def test_over_long_numbers_are_never_a_500(fresh_server) -> None:
+    # A line long enough for 4,400 digits: 4 * 2000 + 1024 bytes.
+    server = fresh_server(max_message_size=2000)
+    pro, client = server.add_user("pro", "Garage"), server.add_user("client", "Alice")
+    with server.connect() as cl, server.connect() as pr, server.connect() as admin:
+        cl.login(client["api_key"])
+        pr.login(pro["api_key"])
+        admin.login(ADMIN_KEY)
+        message = expect(cl.ask(f"/message {pro['id']} bonjour"), 200)["id"]
+        expected = {
+            # ids name nothing that exists: the contract's not-found answers
+            f"/message {HUGE} x": (cl, 404),
+            f"/conversation {HUGE}": (cl, 404),
+            f"/info {HUGE}": (cl, 404),
+            f"/modifie {HUGE} x": (cl, 404),
+            f"/supprime {HUGE}": (cl, 404),
+            f"/bloque {HUGE}": (pr, 404),
+            f"/ban {HUGE}": (pr, 404),
+            f"/deban {HUGE}": (pr, 404),
+            f"/debloque {HUGE}": (pr, 404),
+            f"/bloque {'0' * 4400}{client['id']}": (admin, 200),  # leading zeros: still that id
+            # pages past the last one
+            f"/liste {HUGE}": (pr, 416),
+            f"/conversation {client['id']} {HUGE}": (pr, 416),
+            f"/discussions {HUGE}": (pr, 416),
+            f"/annuaire {HUGE}": (cl, 416),
+            # a count: as many as there are
+            f"/logs {HUGE}": (admin, 200),
+        }
+        for request, (line, code) in expected.items():
+            expect(line.ask(request), code)
+        assert expect(cl.ask(f"/info {message}"), 200)["text"] == "bonjour"
+
+
+def test_over_long_number_in_the_configuration_is_refused_not_a_500(fresh_server) -> None:
+    server = fresh_server()
+    with server.connect() as admin:
+        admin.login(ADMIN_KEY)
+        server.config.write_text(server.config.read_text() + f"max_messages = {HUGE}\n")
+        reply = admin.ask("/sync")
+        assert "not valid TOML" in expect(reply, 400)["error"]
+        assert expect(admin.ask("/limites"), 200)["max_messages"] == 20  # running settings stay
