@@ -186,9 +186,23 @@ def read_conversation(
 # --- sanctions ---------------------------------------------------------------------------
 
 
-def _require_client(connection: Connection, client_id: int) -> None:
+def _require_client(connection: Connection, client_id: int, issuer_id: int) -> None:
+    """404 unless ``client_id`` is an active client the issuer may sanction.
+
+    A pro may sanction only a client who has a conversation with them, the
+    admin anyone. The others get the very answer a non-existent id gets, so
+    a pro cannot probe ids for customers (whose names ``/sanctions`` would
+    then show; ``/annuaire`` hides them).
+    """
     row = queries.get_user(connection, client_id) if client_id != ADMIN_ID else None
-    if row is None or row.role != "client":
+    if (
+        row is None
+        or row.role != "client"
+        or (
+            issuer_id != ADMIN_ID
+            and queries.get_conversation(connection, client_id, issuer_id) is None
+        )
+    ):
         raise NotFound(f"no client {client_id}")
 
 
@@ -205,7 +219,7 @@ def impose_sanction(
 
     Raises: NotFound (no such client), Conflict (already in force from this issuer).
     """
-    _require_client(connection, client_id)
+    _require_client(connection, client_id, issuer_id)
     if queries.find_active_restriction(connection, client_id, issuer_id, kind, now) is not None:
         word = "blocked" if kind == BLOCK else "banned"
         raise Conflict(f"you already {word} client {client_id}")
@@ -227,7 +241,7 @@ def lift_sanction(
 
     Raises: NotFound (no such client, or none to lift).
     """
-    _require_client(connection, client_id)
+    _require_client(connection, client_id, issuer_id)
     lifted = queries.lift_restrictions(
         connection,
         client_id=client_id,

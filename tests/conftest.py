@@ -84,3 +84,12 @@ def world(make_user, connect, admin_key) -> SimpleNamespace:
         cl=connect(c["api_key"]),
         admin=connect(admin_key),
     )
+
+
+@pytest.fixture
+def known(world) -> SimpleNamespace:
+    """``world`` where client c has written to pros a and b, who may then sanction c."""
+    for pro in (world.a, world.b):
+        reply = world.cl.ask(f"/message {pro['id']} premier")
+        assert reply.code == 200, reply
+    return world

@@ -159,6 +159,7 @@ def test_session_token_expires_after_session_ttl(fresh_server) -> None:
 def test_connexion_switches_identity(make_user, connect) -> None:
     client, pro = make_user("client"), make_user("pro")
     line = connect(client["api_key"])
+    expect(line.ask(f"/message {pro['id']} bonjour"), 200)
     expect(line.ask(f"/bloque {client['id']}"), 403)  # a client may not block
     body = expect(line.ask(f"/connexion {pro['api_key']}"), 200)
     assert body["user"]["id"] == pro["id"] and body["user"]["role"] == "pro"
@@ -523,6 +524,7 @@ def test_supprime_errors(duo, make_user, connect) -> None:
 
 def test_bloque_until_and_409(make_user, connect, admin_key) -> None:
     client, pro = make_user("client"), make_user("pro")
+    expect(connect(client["api_key"]).ask(f"/message {pro['id']} bonjour"), 200)
     pr = connect(pro["api_key"])
     now = datetime.now(UTC)
     body = expect(pr.ask(f"/bloque {client['id']}"), 200)
@@ -547,6 +549,7 @@ def test_bloque_not_a_client_404(make_user, connect, admin_key) -> None:
 
 def test_ban_and_409(make_user, connect, admin_key) -> None:
     client, pro, other = make_user("client"), make_user("pro"), make_user("pro")
+    expect(connect(client["api_key"]).ask(f"/message {pro['id']} bonjour"), 200)
     pr = connect(pro["api_key"])
     assert expect(pr.ask(f"/ban {client['id']}"), 200) == {}
     expect(pr.ask(f"/ban {client['id']}"), 409)
@@ -560,6 +563,7 @@ def test_ban_and_409(make_user, connect, admin_key) -> None:
 
 def test_deban_by_pro(make_user, connect) -> None:
     client, pro, other = make_user("client"), make_user("pro"), make_user("pro")
+    expect(connect(client["api_key"]).ask(f"/message {pro['id']} bonjour"), 200)
     pr = connect(pro["api_key"])
     expect(pr.ask(f"/deban {client['id']}"), 404)  # no ban yet
     expect(pr.ask(f"/ban {client['id']}"), 200)
@@ -572,6 +576,9 @@ def test_deban_by_pro(make_user, connect) -> None:
 
 def test_deban_by_admin_lifts_all(make_user, connect, admin_key) -> None:
     client, one, two = make_user("client"), make_user("pro"), make_user("pro")
+    cl = connect(client["api_key"])
+    expect(cl.ask(f"/message {one['id']} bonjour"), 200)
+    expect(cl.ask(f"/message {two['id']} bonjour"), 200)
     expect(connect(one["api_key"]).ask(f"/ban {client['id']}"), 200)
     expect(connect(two["api_key"]).ask(f"/ban {client['id']}"), 200)
     admin = connect(admin_key)

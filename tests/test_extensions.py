@@ -112,36 +112,36 @@ def test_discussions_roles(world, connect) -> None:
 # --------------------------------------------------------------------------- /debloque
 
 
-def test_debloque_by_pro(world, make_user) -> None:
-    expect(world.pa.ask(f"/debloque {world.c['id']}"), 404)  # nothing to lift
-    expect(world.pa.ask(f"/bloque {world.c['id']}"), 200)
-    expect(world.cl.ask(f"/message {world.a['id']} x"), 403)
-    assert expect(world.pa.ask(f"/debloque {world.c['id']}"), 200) == {}
-    expect(world.cl.ask(f"/message {world.a['id']} x"), 200)
-    expect(world.pa.ask(f"/debloque {world.c['id']}"), 404)
-    expect(world.pa.ask(f"/debloque {NO_SUCH_ID}"), 404)
-    expect(world.pa.ask(f"/debloque {world.b['id']}"), 404)
-    expect(world.pa.ask(f"/bloque {world.c['id']}"), 200)  # may block again
+def test_debloque_by_pro(known, make_user) -> None:
+    expect(known.pa.ask(f"/debloque {known.c['id']}"), 404)  # nothing to lift
+    expect(known.pa.ask(f"/bloque {known.c['id']}"), 200)
+    expect(known.cl.ask(f"/message {known.a['id']} x"), 403)
+    assert expect(known.pa.ask(f"/debloque {known.c['id']}"), 200) == {}
+    expect(known.cl.ask(f"/message {known.a['id']} x"), 200)
+    expect(known.pa.ask(f"/debloque {known.c['id']}"), 404)
+    expect(known.pa.ask(f"/debloque {NO_SUCH_ID}"), 404)
+    expect(known.pa.ask(f"/debloque {known.b['id']}"), 404)
+    expect(known.pa.ask(f"/bloque {known.c['id']}"), 200)  # may block again
 
 
-def test_debloque_lifts_only_own_blocks_and_never_bans(world) -> None:
-    expect(world.pa.ask(f"/bloque {world.c['id']}"), 200)
-    expect(world.pb.ask(f"/bloque {world.c['id']}"), 200)
-    expect(world.pa.ask(f"/ban {world.c['id']}"), 200)
-    expect(world.pa.ask(f"/debloque {world.c['id']}"), 200)
-    expect(world.cl.ask(f"/message {world.a['id']} x"), 403)  # still banned
-    expect(world.cl.ask(f"/message {world.b['id']} x"), 403)  # b's block stays
-    expect(world.pa.ask(f"/deban {world.c['id']}"), 200)
-    expect(world.cl.ask(f"/message {world.a['id']} x"), 200)
+def test_debloque_lifts_only_own_blocks_and_never_bans(known) -> None:
+    expect(known.pa.ask(f"/bloque {known.c['id']}"), 200)
+    expect(known.pb.ask(f"/bloque {known.c['id']}"), 200)
+    expect(known.pa.ask(f"/ban {known.c['id']}"), 200)
+    expect(known.pa.ask(f"/debloque {known.c['id']}"), 200)
+    expect(known.cl.ask(f"/message {known.a['id']} x"), 403)  # still banned
+    expect(known.cl.ask(f"/message {known.b['id']} x"), 403)  # b's block stays
+    expect(known.pa.ask(f"/deban {known.c['id']}"), 200)
+    expect(known.cl.ask(f"/message {known.a['id']} x"), 200)
 
 
-def test_debloque_by_admin_lifts_every_block(world) -> None:
-    expect(world.pa.ask(f"/bloque {world.c['id']}"), 200)
-    expect(world.admin.ask(f"/bloque {world.c['id']}"), 200)
-    expect(world.admin.ask(f"/debloque {world.c['id']}"), 200)
-    expect(world.cl.ask(f"/message {world.a['id']} x"), 200)
-    expect(world.cl.ask(f"/message {world.b['id']} x"), 200)
-    expect(world.admin.ask(f"/debloque {world.c['id']}"), 404)
+def test_debloque_by_admin_lifts_every_block(known) -> None:
+    expect(known.pa.ask(f"/bloque {known.c['id']}"), 200)
+    expect(known.admin.ask(f"/bloque {known.c['id']}"), 200)
+    expect(known.admin.ask(f"/debloque {known.c['id']}"), 200)
+    expect(known.cl.ask(f"/message {known.a['id']} x"), 200)
+    expect(known.cl.ask(f"/message {known.b['id']} x"), 200)
+    expect(known.admin.ask(f"/debloque {known.c['id']}"), 404)
 
 
 def test_debloque_roles_and_arguments(world, make_user, connect) -> None:
@@ -154,33 +154,33 @@ def test_debloque_roles_and_arguments(world, make_user, connect) -> None:
 # --------------------------------------------------------------------------- /sanctions
 
 
-def test_sanctions(world) -> None:
-    expect(world.pa.ask("/sanctions"), 204)
-    until = utc(expect(world.pa.ask(f"/bloque {world.c['id']}"), 200)["until"])
-    expect(world.pa.ask(f"/ban {world.c['id']}"), 200)
-    body = expect(world.pa.ask("/sanctions"), 200)
+def test_sanctions(known) -> None:
+    expect(known.pa.ask("/sanctions"), 204)
+    until = utc(expect(known.pa.ask(f"/bloque {known.c['id']}"), 200)["until"])
+    expect(known.pa.ask(f"/ban {known.c['id']}"), 200)
+    body = expect(known.pa.ask("/sanctions"), 200)
     assert set(body) == {"sanctions"}
     entries = body["sanctions"]
     assert sorted(entry["kind"] for entry in entries) == ["ban", "block"]
     for entry in entries:
         assert set(entry) == {"client", "kind", "issuer", "since", "until"}
-        assert entry["client"] == {"id": world.c["id"], "role": "client", "name": world.c["name"]}
-        assert entry["issuer"] == world.a["id"]
+        assert entry["client"] == {"id": known.c["id"], "role": "client", "name": known.c["name"]}
+        assert entry["issuer"] == known.a["id"]
         utc(entry["since"])
     by_kind = {entry["kind"]: entry for entry in entries}
     assert utc(by_kind["block"]["until"]) == until
     assert by_kind["ban"]["until"] is None
     # another pro sees none of a's sanctions; the admin sees them all
-    expect(world.pb.ask("/sanctions"), 204)
-    everything = expect(world.admin.ask("/sanctions"), 200)["sanctions"]
-    about_c = [e for e in everything if e["client"]["id"] == world.c["id"]]
+    expect(known.pb.ask("/sanctions"), 204)
+    everything = expect(known.admin.ask("/sanctions"), 200)["sanctions"]
+    about_c = [e for e in everything if e["client"]["id"] == known.c["id"]]
     assert sorted(e["kind"] for e in about_c) == ["ban", "block"]
     # lifted sanctions are no longer in force
-    expect(world.pa.ask(f"/deban {world.c['id']}"), 200)
-    entries = expect(world.pa.ask("/sanctions"), 200)["sanctions"]
+    expect(known.pa.ask(f"/deban {known.c['id']}"), 200)
+    entries = expect(known.pa.ask("/sanctions"), 200)["sanctions"]
     assert [entry["kind"] for entry in entries] == ["block"]
-    expect(world.pa.ask(f"/debloque {world.c['id']}"), 200)
-    expect(world.pa.ask("/sanctions"), 204)
+    expect(known.pa.ask(f"/debloque {known.c['id']}"), 200)
+    expect(known.pa.ask("/sanctions"), 204)
 
 
 def test_sanctions_roles(world, connect) -> None:

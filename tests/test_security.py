@@ -56,3 +56,31 @@ def test_over_long_number_in_the_configuration_is_refused_not_a_500(fresh_server
         reply = admin.ask("/sync")
         assert "not valid TOML" in expect(reply, 400)["error"]
         assert expect(admin.ask("/limites"), 200)["max_messages"] == 20  # running settings stay
+
+
+# --------------------------------------------------------------------------- pros probing customers
+
+NO_SUCH_ID = 987_654_321
+
+
+def test_a_pro_sanctions_only_customers_who_wrote_to_them(make_user, connect, admin_key) -> None:
+    pro, stranger, customer = make_user("pro"), make_user("client"), make_user("client")
+    pr = connect(pro["api_key"])
+    expect(connect(customer["api_key"]).ask(f"/message {pro['id']} bonjour"), 200)
+    for command in ("/bloque", "/ban", "/debloque", "/deban"):
+        # A customer who never wrote to this pro is answered as a missing id.
+        missing = expect(pr.ask(f"{command} {NO_SUCH_ID}"), 404)
+        unknown = expect(pr.ask(f"{command} {stranger['id']}"), 404)
+        assert missing == {"error": f"no client {NO_SUCH_ID}"}
+        assert unknown == {"error": f"no client {stranger['id']}"}
+    assert pr.ask("/sanctions").code == 204
+    # ... while one who wrote can be sanctioned, and is named in /sanctions.
+    expect(pr.ask(f"/bloque {customer['id']}"), 200)
+    expect(pr.ask(f"/ban {customer['id']}"), 200)
+    sanctions = expect(pr.ask("/sanctions"), 200)["sanctions"]
+    assert {item["client"]["id"] for item in sanctions} == {customer["id"]}
+    assert stranger["name"] not in str(sanctions)
+    # The admin may sanction anyone.
+    admin = connect(admin_key)
+    expect(admin.ask(f"/ban {stranger['id']}"), 200)
+    expect(admin.ask(f"/deban {stranger['id']}"), 200)

@@ -723,7 +723,11 @@ def lift_restrictions(
 def list_restrictions(
     connection: Connection, issuer_id: int | None, now: datetime
 ) -> list[Sanction]:
-    """Active restrictions (of one issuer, or all) with the client's name."""
+    """Active restrictions (of one issuer, or all) with the client's name.
+
+    A pro's list names only clients who have a conversation with that pro
+    (restrictions issued before that rule held must not reveal other names).
+    """
     query = (
         sa.select(
             restrictions.c.client_id,
@@ -738,7 +742,13 @@ def list_restrictions(
         .order_by(restrictions.c.created_at, restrictions.c.id)
     )
     if issuer_id is not None:
-        query = query.where(restrictions.c.issuer_id == issuer_id)
+        query = query.where(
+            restrictions.c.issuer_id == issuer_id,
+            sa.exists().where(
+                conversations.c.client_id == restrictions.c.client_id,
+                conversations.c.pro_id == issuer_id,
+            ),
+        )
     return [Sanction._make(row) for row in connection.execute(query)]
 
 
