@@ -21,6 +21,7 @@ import ssl
 import time
 from collections import Counter, deque
 from collections.abc import Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,14 @@ from protocol.errors import (
 from . import security, tls
 from .cluster import Cluster, server_secret
 from .commands import COMMANDS, Identity
-from .config import ConfigError, ConfigMissing, Settings, changed_keys, load_settings
+from .config import (
+    MAX_SESSION_TTL,
+    ConfigError,
+    ConfigMissing,
+    Settings,
+    changed_keys,
+    load_settings,
+)
 from .limits import RateLimiter, SlidingWindow
 from .push import Broker
 from .requestlog import RequestLog
@@ -177,10 +185,17 @@ class App:
         self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
 
     async def _housekeep(self) -> None:
-        """Forget revoked tokens once they would have expired anyway."""
+        """Forget revoked tokens once no setting can make them valid again.
+
+        A revocation records when its token expired under the ``session_ttl``
+        of the day; a later, longer ``session_ttl`` would revive the token if
+        the revocation were forgotten then. No ttl exceeds ``MAX_SESSION_TTL``,
+        so a revocation is kept that much longer (a row per /deconnexion).
+        """
         while True:
             try:
-                await self.db.write(queries.purge_revoked, utc_now())
+                forget_before = utc_now() - timedelta(seconds=MAX_SESSION_TTL)
+                await self.db.write(queries.purge_revoked, forget_before)
             except Exception:
                 log.exception("purging expired revoked tokens")
             await asyncio.sleep(HOUSEKEEPING_INTERVAL)

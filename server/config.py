@@ -35,6 +35,7 @@ __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG_NAME",
     "LIVE_KEYS",
+    "MAX_SESSION_TTL",
     "ConfigError",
     "Declaration",
     "Settings",
@@ -190,6 +191,9 @@ def status_labels(key: str, value: Any) -> Mapping[int, str]:
 
 
 DAY = 86400
+# The longest session_ttl any configuration may set: no token outlives its
+# issue time by more, whatever the settings say later.
+MAX_SESSION_TTL = 365 * DAY
 
 
 @dataclass(frozen=True)
@@ -226,7 +230,7 @@ class Settings:
         DAY, integer(1, 10 * 365 * DAY), live=True, section=CONTRACT,
         comment="seconds a /bloque lasts")
     session_ttl: int = setting(
-        DAY, integer(1, 365 * DAY), live=True, section=CONTRACT,
+        DAY, integer(1, MAX_SESSION_TTL), live=True, section=CONTRACT,
         comment="seconds a session token stays valid")
     server_names: tuple[str, ...] = setting(
         (), server_names, live=False, section=CONTRACT,

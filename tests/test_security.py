@@ -5,6 +5,8 @@ Every test here failed against the server before its fix.
 
 from __future__ import annotations
 
+import time
+
 from .support import ADMIN_KEY, expect
 
 # More digits than Python's int() accepts from a string (4,300).
@@ -84,3 +86,27 @@ def test_a_pro_sanctions_only_customers_who_wrote_to_them(make_user, connect, ad
     admin = connect(admin_key)
     expect(admin.ask(f"/ban {stranger['id']}"), 200)
     expect(admin.ask(f"/deban {stranger['id']}"), 200)
+
+
+# --------------------------------------------------------------------------- revoked tokens
+
+
+def test_a_revoked_token_stays_refused_after_session_ttl_is_raised(fresh_server) -> None:
+    server = fresh_server(session_ttl=2)
+    client = server.add_user("client", "Alice")
+    with server.connect() as line:
+        token = line.login(client["api_key"]).body["token"]
+        expect(line.ask("/deconnexion"), 200)
+    time.sleep(2.5)  # past issue time + the session_ttl in force at /deconnexion
+    server.rewrite_config(session_ttl=3600)
+    with server.connect() as admin:
+        admin.login(ADMIN_KEY)
+        assert "session_ttl" in expect(admin.ask("/sync"), 200)["reloaded"]
+    server.stop()
+    server.start()  # the purge of revoked tokens runs at start
+    with server.connect() as line:
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:  # the purge's write may land a moment later
+            expect(line.ask(f"/connexion {token}"), 401)
+            time.sleep(0.4)
+        expect(line.ask(f"/connexion {client['api_key']}"), 200)  # the key still works
