@@ -416,6 +416,12 @@ class ChatService(QObject):
             elif push.event == "lu":
                 ids = [int(item) for item in push.data["ids"]]
                 self.messages_read.emit(ids, parse_time(push.data.get("read_at")) or _now())
+            elif push.event == "deconnexion":
+                # The server ended this session (key rotated, user removed, token
+                # revoked, session_ttl passed) and closes the connection: the
+                # reconnection logs in with the key, or asks for it if refused.
+                log.info("session ended by the server: %s", push.data.get("error"))
+                self._token = ""
             else:
                 log.debug("ignoring push event %r", push.event)
         except (KeyError, TypeError, ValueError) as error:

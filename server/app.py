@@ -30,6 +30,7 @@ from protocol.codec import (
     LineError,
     Request,
     RequestReader,
+    encode_push,
     encode_reply,
 )
 from protocol.errors import BadRequest as BadRequestError
@@ -86,8 +87,12 @@ REFUSAL_WAIT = 5.0
 HARD_CONNECTION_FACTOR = 1.1
 # Refusals in progress from one address beyond which we close at once.
 MAX_REFUSALS_PER_ADDRESS = 8
-# Seconds between two checks that an open session is still valid.
+# Seconds between two checks that an open session is still valid: at a
+# request once this old, and for push listeners (which send none) by a sweep
+# of them all at this interval, so a revocation reaches a listener within it.
 IDENTITY_RECHECK = 5.0
+# What a listener whose session has ended is told before it is closed.
+SESSION_ENDED = encode_push("deconnexion", {"error": "your session has ended: log in again"})
 HOUSEKEEPING_INTERVAL = 3600.0
 
 
@@ -156,6 +161,7 @@ class App:
         self.refusals: Counter[str] = Counter()
         self._refusing: set[asyncio.Task[None]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
+        self._listener_sweep: asyncio.Task[None] | None = None
         self.server: asyncio.Server | None = None
         self.port: int | None = None
         self._stopping = False
@@ -183,6 +189,7 @@ class App:
             self.request_log.forward = self.cluster.forward_log
             await self.cluster.start()
         self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
+        self._listener_sweep = asyncio.get_running_loop().create_task(self._sweep_listeners())
 
     async def _housekeep(self) -> None:
         """Forget revoked tokens once no setting can make them valid again.
@@ -200,6 +207,71 @@ class App:
                 log.exception("purging expired revoked tokens")
             await asyncio.sleep(HOUSEKEEPING_INTERVAL)
 
+    async def _sweep_listeners(self) -> None:
+        while True:
+            await asyncio.sleep(IDENTITY_RECHECK)
+            try:
+                await self.end_dead_listeners()
+            except Exception:
+                log.exception("re-checking the sessions of push listeners")
+
+    async def end_dead_listeners(self) -> int:
+        """Re-check every push listener's session in one read; end the dead ones.
+
+        A listener sends no requests, so the per-request re-check never runs
+        for it: without this, a rotated key, a removed user, a token revoked
+        elsewhere or ``session_ttl`` passing would leave it hearing every new
+        message. Returns how many listeners were ended.
+        """
+        sessions = [
+            (listener, listener.identity, listener.claims)
+            for listener in self.broker.all_listeners()
+            if isinstance(listener, ClientConnection)
+            and listener.identity is not None
+            and listener.claims is not None
+        ]
+        if not sessions:
+            return 0
+        user_ids = {identity.id for _, identity, _ in sessions if identity.role != "admin"}
+        nonces = {claims.nonce_hex for _, _, claims in sessions}
+        digests, revoked = await self.db.read(queries.sessions_state, user_ids, nonces)
+        checked_at = time.monotonic()
+        ended = 0
+        for listener, identity, claims in sessions:
+            if listener.claims is not claims:
+                continue  # logged in again or out meanwhile: not this session any more
+            if self.session_alive(
+                identity, claims, digests.get(identity.id), claims.nonce_hex in revoked
+            ):
+                listener.validated_at = checked_at
+            else:
+                listener.end_session()
+                ended += 1
+        return ended
+
+    def end_listeners_of(self, claims: TokenClaims) -> None:
+        """``/deconnexion``: this session's listeners on this server end now, not at
+        the next sweep (which finds those on other servers)."""
+        for listener in self.broker.listeners_of(claims.user_id):
+            if isinstance(listener, ClientConnection) and listener.claims == claims:
+                listener.end_session()
+
+    def session_alive(
+        self, identity: Identity, claims: TokenClaims, current_digest: str | None, revoked: bool
+    ) -> bool:
+        """Whether a session may go on, given what the database says of it.
+
+        ``current_digest`` is the user's key digest now (None: removed), and
+        ``revoked`` whether ``/deconnexion`` ended its token.
+        """
+        if revoked or claims.issued_at + self.settings.session_ttl <= time.time():
+            return False
+        if identity.role == "admin":
+            return hmac.compare_digest(identity.key_digest, self.admin_digest)
+        return current_digest is not None and hmac.compare_digest(
+            current_digest, identity.key_digest
+        )
+
     async def stop(self) -> None:
         """Stop accepting, let requests in flight finish, then close the database."""
         if self._stopping:
@@ -207,8 +279,9 @@ class App:
         self._stopping = True
         if self.server is not None:
             self.server.close()
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
+        for background in (self._housekeeping, self._listener_sweep):
+            if background is not None:
+                background.cancel()
         tasks = []
         for connection in list(self.connections):
             connection.closing = True
@@ -655,13 +728,9 @@ class ClientConnection(asyncio.Protocol):
         if identity is None or claims is None:
             return False
         app = self.app
-        alive = claims.issued_at + app.settings.session_ttl > time.time()
-        if alive and identity.role == "admin":
-            alive = hmac.compare_digest(identity.key_digest, app.admin_digest)
-        if alive:
-            user_id = None if identity.role == "admin" else identity.id
-            current, revoked = await app.db.read(queries.session_state, user_id, claims.nonce_hex)
-            alive = not revoked and (user_id is None or current == identity.key_digest)
+        user_id = None if identity.role == "admin" else identity.id
+        current, revoked = await app.db.read(queries.session_state, user_id, claims.nonce_hex)
+        alive = app.session_alive(identity, claims, current, revoked)
         if alive:
             self.validated_at = now
         else:
@@ -680,6 +749,22 @@ class ClientConnection(asyncio.Protocol):
         self.set_push(False)
         self.identity = None
         self.claims = None
+
+    def end_session(self) -> None:
+        """A listener's session has ended: say so, stop pushing, and close.
+
+        As IMAP's ``* BYE``: the push line tells why, then the connection
+        closes. The apps reconnect, and ask for the key when the server
+        refuses theirs; a listener is never left logged out but open, since
+        it sends nothing that would get the 401.
+        """
+        log.info(
+            "session of user %s ended: closing its push connection",
+            self.identity.id if self.identity else "?",
+        )
+        self.push(SESSION_ENDED)
+        self.logout()
+        self.transport.close()  # after what is buffered, the push line included
 
     def set_push(self, enabled: bool) -> None:
         if self.identity is None:

@@ -149,6 +149,8 @@ async def cmd_deconnexion(app: App, conn: ClientConnection) -> dict[str, Any]:
         )
         await app.db.write(queries.revoke_token, claims.nonce_hex, expires)
     conn.logout()
+    if claims is not None:
+        app.end_listeners_of(claims)  # its other connections here, at once
     return {}
 
 

@@ -67,5 +67,8 @@ class Broker:
             for listener in tuple(self._listeners.get(user_id, ())):
                 listener.push(line)
 
+    def listeners_of(self, user_id: int) -> tuple[Listener, ...]:
+        return tuple(self._listeners.get(user_id, ()))
+
     def all_listeners(self) -> list[Listener]:
         return [listener for listeners in self._listeners.values() for listener in listeners]

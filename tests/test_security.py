@@ -7,10 +7,85 @@ from __future__ import annotations
 
 import time
 
-from .support import ADMIN_KEY, expect
+from .support import ADMIN_KEY, Line, closed_by_peer, expect
 
 # More digits than Python's int() accepts from a string (4,300).
 HUGE = "9" * 4400
+# docs/protocol.md: a revocation reaches a push listener within 5 seconds.
+# The margin is for a loaded 2-core machine (six test runs share it).
+REVOCATION_DELAY = 5.0
+REVOCATION_MARGIN = 4.0
+
+
+# --------------------------------------------------------------------------- push listeners
+
+
+def _listen(line: Line, key: str) -> Line:
+    line.login(key)
+    assert expect(line.ask("/push on"), 200) == {"push": True}
+    return line
+
+
+def _told_and_closed(listener: Line, since: float) -> float:
+    """The listener gets ``* deconnexion`` then EOF, and no message before; seconds taken."""
+    push = listener.push(timeout=REVOCATION_DELAY + REVOCATION_MARGIN)
+    taken = time.monotonic() - since
+    assert push.event == "deconnexion", push
+    assert "log in again" in push.data["error"]
+    assert closed_by_peer(listener.sock, 5), "the listener was told but not closed"
+    assert taken < REVOCATION_DELAY + REVOCATION_MARGIN
+    return taken
+
+
+def _still_pushed(listener: Line, sender: Line, to: dict) -> None:
+    expect(sender.ask(f"/message {to['id']} encore là ?"), 200)
+    assert listener.push().event == "message"
+
+
+def test_rotated_key_ends_a_push_listener(server, make_user, connect) -> None:
+    client, pro = make_user("client"), make_user("pro")
+    listener = _listen(connect(), pro["api_key"])
+    _still_pushed(listener, connect(client["api_key"]), pro)
+    server.cli("user", "rotate-key", str(pro["id"]))
+    _told_and_closed(listener, time.monotonic())
+
+
+def test_removed_user_ends_a_push_listener(server, make_user, connect) -> None:
+    client, pro = make_user("client"), make_user("pro")
+    listener = _listen(connect(), pro["api_key"])
+    _still_pushed(listener, connect(client["api_key"]), pro)
+    server.cli("user", "remove", str(pro["id"]))
+    _told_and_closed(listener, time.monotonic())
+
+
+def test_deconnexion_elsewhere_ends_a_push_listener(make_user, connect) -> None:
+    client, pro = make_user("client"), make_user("pro")
+    first = connect()
+    token = first.login(pro["api_key"]).body["token"]
+    expect(first.ask("/push on"), 200)
+    listener = _listen(connect(), token)  # the same session, resumed
+    writer = connect(client["api_key"])
+    _still_pushed(listener, writer, pro)
+    assert first.push().event == "message"
+    expect(first.ask("/deconnexion"), 200)
+    revoked_at = time.monotonic()
+    expect(writer.ask(f"/message {pro['id']} secret"), 200)  # must not reach the listener
+    _told_and_closed(listener, revoked_at)
+    # The connection that logged out is answered, stays open, and hears nothing.
+    expect(first.ask("/liste"), 401)
+    assert first.silent() and not first.pushes
+
+
+def test_session_ttl_ends_a_push_listener(fresh_server) -> None:
+    server = fresh_server(session_ttl=2)
+    client, pro = server.add_user("client", "Alice"), server.add_user("pro", "Garage")
+    with server.connect() as listener, server.connect() as writer:
+        _listen(listener, pro["api_key"])
+        logged_in = time.monotonic()
+        writer.login(client["api_key"])
+        _still_pushed(listener, writer, pro)
+        time.sleep(max(0.0, logged_in + 2 - time.monotonic()))
+        _told_and_closed(listener, logged_in + 2)
 
 
 # --------------------------------------------------------------------------- over-long numbers

@@ -8,7 +8,7 @@ map ``None`` to ``NotFound``). They run inside the transactions of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -60,6 +60,7 @@ __all__ = [
     "rename_user",
     "revoke_token",
     "send_context",
+    "sessions_state",
     "set_key_digest",
     "table_of",
     "tombstone_message",
@@ -770,6 +771,35 @@ def session_state(
         row = get_user(connection, user_id)
         digest = None if row is None else row.key_digest
     return digest, is_revoked(connection, nonce)
+
+
+# Values per IN list: far below any backend's limit on bound parameters.
+_IN_CHUNK = 500
+
+
+def sessions_state(
+    connection: Connection, user_ids: Collection[int], nonces: Collection[str]
+) -> tuple[dict[int, str], set[str]]:
+    """``session_state`` for many sessions at once (the sweep of push listeners):
+    the key digest of each active user among ``user_ids``, and which ``nonces``
+    are revoked."""
+    digests: dict[int, str] = {}
+    ids = sorted(user_ids)
+    for start in range(0, len(ids), _IN_CHUNK):
+        rows = connection.execute(
+            sa.select(users.c.id, users.c.key_digest).where(
+                users.c.id.in_(ids[start : start + _IN_CHUNK]), users.c.removed_at.is_(None)
+            )
+        )
+        digests.update((int(row[0]), str(row[1])) for row in rows)
+    revoked_nonces: set[str] = set()
+    wanted = sorted(nonces)
+    for start in range(0, len(wanted), _IN_CHUNK):
+        rows = connection.execute(
+            sa.select(revoked.c.nonce).where(revoked.c.nonce.in_(wanted[start : start + _IN_CHUNK]))
+        )
+        revoked_nonces.update(str(row[0]) for row in rows)
+    return digests, revoked_nonces
 
 
 def is_revoked(connection: Connection, nonce: str) -> bool:
