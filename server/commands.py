@@ -12,14 +12,20 @@ and the settings, then publishes what changed and shapes the reply.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hmac
 import math
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from protocol.errors import BadRequest, Forbidden, NotFound, PageOutOfRange, Unauthorized
+from protocol.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PageOutOfRange,
+    TooManyRequests,
+    Unauthorized,
+)
 
 from . import rules, security
 from .rules import ADMIN_ID, BAN, BLOCK
@@ -32,9 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMANDS", "Identity"]
 
-# Seconds a failed /connexion waits for its 401 once its address is over
-# max_failed_logins_per_minute.
-FAILED_LOGIN_DELAY = 1.0
 ADMIN_NAME = "admin"
 PRO_ROLES = frozenset({"pro", "admin"})
 
@@ -79,18 +82,24 @@ def _check_page(page: int, total: int, size: int) -> int:
     description="Log in with an API key, or resume a session with its token.",
 )
 async def cmd_connexion(app: App, conn: ClientConnection, key: str) -> dict[str, Any]:
-    """Raises: Unauthorized (late, once this address failed too often)."""
+    """Raises: Unauthorized, TooManyRequests (this address failed too often).
+
+    Past ``max_failed_logins_per_minute`` failures from an address, every
+    ``/connexion`` from it is refused with 429 without trying the key, until
+    the oldest failure leaves the minute: however many connections it opens
+    and whoever is logged in on them, an address gets that many guesses a
+    minute. Each attempt is counted before its key is tried (and taken back
+    if it succeeds), so attempts in parallel cannot all slip under the limit.
+    """
+    failures, peer = app.failed_logins, conn.peer
+    wait = failures.wait_time(peer)
+    if wait > 0:
+        raise TooManyRequests("too many failed logins from your address", retry_after=wait)
+    attempt = failures.record(peer)
     result = await _authenticate(app, key)
     if result is None:
-        # Past max_failed_logins_per_minute, each further failure from this
-        # address is answered late (a tarpit) rather than with a 429: the
-        # answer stays the contract's 401, and a neighbour behind the same
-        # address who has a good key still gets in at once.
-        over_limit = app.failed_logins.wait_time(conn.peer) > 0
-        app.failed_logins.record(conn.peer)
-        if over_limit:
-            await asyncio.sleep(FAILED_LOGIN_DELAY)
         raise Unauthorized("invalid key or token")
+    failures.discard(peer, attempt)
     identity, token, claims = result
     conn.login(identity, claims)
     return {"token": token, "user": identity.public()}

@@ -39,7 +39,8 @@ class SlidingWindow:
         # The oldest of the last ``limit`` events must leave the window.
         return events[len(events) - self.limit] + self.window - now
 
-    def record(self, key: object, now: float | None = None) -> None:
+    def record(self, key: object, now: float | None = None) -> float:
+        """Count one event of ``key``; returns its time (for ``discard``)."""
         now = self._clock() if now is None else now
         events = self._events.get(key)
         if events is None:
@@ -49,6 +50,13 @@ class SlidingWindow:
             events.popleft()
         if now - self._last_sweep > self.window:
             self._sweep(now)
+        return now
+
+    def discard(self, key: object, when: float) -> None:
+        """Take back the event recorded at ``when`` (a reservation that did not count)."""
+        events = self._events.get(key)
+        if events and when in events:
+            events.remove(when)
 
     def set_limit(self, limit: int) -> None:
         self.limit = limit

@@ -331,17 +331,19 @@ def test_demo_and_user_add_before_the_first_serve(tmp_path: Path) -> None:
 
 
 def test_sigterm_answers_a_request_that_was_waiting(tmp_path: Path) -> None:
-    """A delayed 401 (the failed-login tarpit) started before SIGTERM is still sent."""
-    process = ServerProcess(tmp_path / "tarpit", max_failed_logins_per_minute=1).start()
+    """Writes in flight when SIGTERM arrives (waiting for their commit) are answered."""
+    process = ServerProcess(tmp_path / "draining").start()
+    pipelined = 16  # PIPELINE_DEPTH: all in flight at once
     try:
+        pro, client = process.add_user("pro", "p"), process.add_user("client", "c")
         with process.connect() as line:
-            assert line.ask("/connexion wrong-key").code == 401  # the one allowed failure
-            line.send("/connexion wrong-again\n")  # over the limit: answered after ~1 s
-            time.sleep(0.2)
+            line.login(client["api_key"])
+            line.send("".join(f"/message {pro['id']} n{n}\n" for n in range(pipelined)))
+            assert line.reply().code == 200  # the server is at work on them
             assert process.process is not None
             process.process.terminate()
-            reply = line.reply()
-            assert reply.code == 401, reply
+            codes = [line.reply().code for _ in range(pipelined - 1)]
+            assert codes == [200] * (pipelined - 1)
         assert process.process.wait(20) == 0
         assert "Traceback" not in "\n".join(process.output)
     finally:

@@ -5,9 +5,11 @@ Every test here failed against the server before its fix.
 
 from __future__ import annotations
 
+import secrets
+import threading
 import time
 
-from .support import ADMIN_KEY, Line, closed_by_peer, expect
+from .support import ADMIN_KEY, Line, SourceLine, closed_by_peer, expect, fresh_address
 
 # More digits than Python's int() accepts from a string (4,300).
 HUGE = "9" * 4400
@@ -185,3 +187,42 @@ def test_a_revoked_token_stays_refused_after_session_ttl_is_raised(fresh_server)
             expect(line.ask(f"/connexion {token}"), 401)
             time.sleep(0.4)
         expect(line.ask(f"/connexion {client['api_key']}"), 200)  # the key still works
+
+
+# --------------------------------------------------------------------------- key guessing
+
+
+def test_parallel_connections_get_no_more_guesses_than_the_limit(fresh_server) -> None:
+    limit = 10
+    server = fresh_server(max_failed_logins_per_minute=limit)
+    users = [server.add_user("client", f"guesser {n}") for n in range(5)]
+    address = fresh_address()
+    lines = [SourceLine(server, address) for _ in users]
+    codes: list[int] = []
+    retry_after: list[int] = []
+
+    def guess(line: SourceLine, user: dict) -> None:
+        line.login(user["api_key"])  # logged in: the throttle is per address all the same
+        stop = time.monotonic() + 3
+        while time.monotonic() < stop:
+            reply = line.ask(f"/connexion {secrets.token_urlsafe(32)}")
+            codes.append(reply.code)
+            if reply.code == 429:
+                retry_after.append(reply.body["retry_after"])
+
+    threads = [threading.Thread(target=guess, args=pair) for pair in zip(lines, users, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    evaluated = codes.count(401)
+    assert evaluated <= limit, f"{evaluated} keys tried in 3 s against {limit} a minute"
+    assert codes.count(429) > 0 and set(codes) <= {401, 429}
+    assert all(1 <= wait <= 60 for wait in retry_after)
+    # A good key from that address is not tried either; the sessions stay as they were.
+    assert expect(lines[0].ask(f"/connexion {users[1]['api_key']}"), 429)["retry_after"] >= 1
+    assert lines[0].ask("/liste").code == 204
+    for line in lines:
+        line.close()
+    with SourceLine(server, fresh_address()) as other:  # another address: unaffected
+        other.login(users[0]["api_key"])
