@@ -23,7 +23,7 @@ from collections import Counter, deque
 from collections.abc import Coroutine
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from protocol.codec import (
     NEED_DATA,
@@ -67,6 +67,8 @@ __all__ = ["App", "ClientConnection", "admin_digest_path", "resolve_admin_digest
 
 log = logging.getLogger("tchatator.server")
 
+T = TypeVar("T")
+
 READ_CHUNK = 64 * 1024
 WRITE_HIGH_WATER = 64 * 1024
 # Pipelined requests of one connection processed together (see run()).
@@ -87,6 +89,9 @@ REFUSAL_WAIT = 5.0
 HARD_CONNECTION_FACTOR = 1.1
 # Refusals in progress from one address beyond which we close at once.
 MAX_REFUSALS_PER_ADDRESS = 8
+# How long a closed connection waits for the peer's TLS close_notify. Its
+# socket is no longer counted then (App.release), so keep it short.
+SSL_SHUTDOWN_TIMEOUT = 5.0
 # Seconds between two checks that an open session is still valid: at a
 # request once this old, and for push listeners (which send none) by a sweep
 # of them all at this interval, so a revocation reaches a listener within it.
@@ -157,8 +162,11 @@ class App:
         # With redis_url: the other instances (push, /sync, /logs; docs/scaling.md).
         self.cluster: Cluster | None = None
         self.connections: set[ClientConnection] = set()
-        self.connections_per_address: Counter[str] = Counter()
-        self.refusals: Counter[str] = Counter()
+        # Every socket from its TCP accept to its close (in the TLS handshake,
+        # served or being refused): what max_connections* limit.
+        self.sockets = 0
+        self.sockets_per_address: Counter[str] = Counter()
+        self._handshakes: set[asyncio.Task[None]] = set()
         self._refusing: set[asyncio.Task[None]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
         self._listener_sweep: asyncio.Task[None] | None = None
@@ -173,13 +181,13 @@ class App:
         await asyncio.to_thread(self.db.migrate)
         self.db.start()
         loop = asyncio.get_running_loop()
+        # Plain TCP first, TLS by start_tls: a connection is counted (and
+        # refused) at its accept, before its handshake can hold anything.
         self.server = await loop.create_server(
-            lambda: ClientConnection(self),
+            lambda: AcceptedSocket(self),
             self.settings.host,
             self.settings.port,
-            ssl=self.ssl_context,
             backlog=self.settings.backlog,
-            ssl_handshake_timeout=self.settings.handshake_timeout,
         )
         self.port = self.server.sockets[0].getsockname()[1]
         if self.settings.redis_url:
@@ -279,7 +287,7 @@ class App:
         self._stopping = True
         if self.server is not None:
             self.server.close()
-        for background in (self._housekeeping, self._listener_sweep):
+        for background in (self._housekeeping, self._listener_sweep, *self._handshakes):
             if background is not None:
                 background.cancel()
         tasks = []
@@ -355,22 +363,93 @@ class App:
 
     # --- connections ---------------------------------------------------------------
 
-    def admit(self, connection: ClientConnection) -> None:
-        """A TLS connection is up: serve it, refuse it with one answer, or drop it."""
-        peer = connection.peer
+    def accept(self, transport: asyncio.Transport) -> None:
+        """A TCP connection was accepted: count it, then shake hands, or drop it now.
+
+        Counting starts here, not after the handshake: a peer that opens
+        sockets and never finishes TLS still holds descriptors and memory
+        until ``handshake_timeout``, so it must meet the limits at once.
+        Over ``max_connections_per_address`` a few more (``MAX_REFUSALS_PER_ADDRESS``)
+        are let through the handshake to be told why (429); beyond that, and
+        beyond ``max_connections`` by ``HARD_CONNECTION_FACTOR``, a socket is
+        closed without a word.
+        """
+        peername = transport.get_extra_info("peername")
+        peer = str(peername[0]) if peername else "?"
         settings = self.settings
-        total = len(self.connections) + sum(self.refusals.values())
+        held = self.sockets_per_address[peer]
         if (
             self._stopping
-            or total >= settings.max_connections * HARD_CONNECTION_FACTOR
-            or self.refusals[peer] >= MAX_REFUSALS_PER_ADDRESS
+            or self.sockets >= settings.max_connections * HARD_CONNECTION_FACTOR
+            or held >= settings.max_connections_per_address + MAX_REFUSALS_PER_ADDRESS
         ):
+            transport.abort()
+            return
+        self.sockets += 1
+        self.sockets_per_address[peer] = held + 1
+        over_address_limit = held >= settings.max_connections_per_address
+        # start_tls runs its first part here, in connection_made: the TLS layer
+        # must be the socket's protocol before the loop reads from it (uvloop
+        # starts reading right after connection_made, paused or not).
+        handshake = self._handshake(transport, peer, over_address_limit)
+        try:
+            suspended_on = handshake.send(None)
+        except StopIteration:
+            return
+        task = asyncio.get_running_loop().create_task(_finish(handshake, suspended_on))
+        self._handshakes.add(task)  # a task nobody holds may be collected
+        task.add_done_callback(self._handshakes.discard)
+
+    async def _handshake(
+        self, transport: asyncio.Transport, peer: str, over_address_limit: bool
+    ) -> None:
+        early = _EarlyEvents()
+        try:
+            tls_transport = await asyncio.get_running_loop().start_tls(
+                transport,
+                early,
+                self.ssl_context,
+                server_side=True,
+                ssl_handshake_timeout=self.settings.handshake_timeout,
+                ssl_shutdown_timeout=SSL_SHUTDOWN_TIMEOUT,
+            )
+        except BaseException as error:  # failed, timed out, or the server stops
+            transport.abort()
+            self.release(peer)
+            if isinstance(error, asyncio.CancelledError):
+                raise
+            return
+        if tls_transport is None:  # only for a loop that has no TLS to offer
+            transport.abort()
+            self.release(peer)
+            return
+        connection = ClientConnection(self)
+        connection.counted_as = peer
+        connection.over_address_limit = over_address_limit
+        tls_transport.set_protocol(connection)
+        connection.connection_made(tls_transport)
+        early.hand_over(connection)
+
+    def release(self, peer: str) -> None:
+        """A socket counted by ``accept`` is done with: closed, or being closed
+        by us (``ClientConnection.uncount``)."""
+        self.sockets -= 1
+        left = self.sockets_per_address[peer] - 1
+        if left > 0:
+            self.sockets_per_address[peer] = left
+        else:
+            del self.sockets_per_address[peer]
+
+    def admit(self, connection: ClientConnection) -> None:
+        """A TLS connection is up: serve it, or refuse it with one answer."""
+        if self._stopping:
             connection.transport.close()
+            connection.uncount()
             return
         refusal: TchatatorError | None = None
-        if len(self.connections) >= settings.max_connections:
+        if len(self.connections) >= self.settings.max_connections:
             refusal = ServiceUnavailable("too many connections")
-        elif self.connections_per_address[peer] >= settings.max_connections_per_address:
+        elif connection.over_address_limit:
             refusal = TooManyRequests("too many connections from your address", retry_after=1)
         loop = asyncio.get_running_loop()
         if refusal is not None:
@@ -379,26 +458,17 @@ class App:
             refusing.add_done_callback(self._refusing.discard)
             return
         self.connections.add(connection)
-        self.connections_per_address[peer] += 1
         connection.task = loop.create_task(self._serve(connection))
 
     async def _serve(self, connection: ClientConnection) -> None:
-        peer = connection.peer
         try:
             await connection.run()
         finally:
             self.connections.discard(connection)
-            self.connections_per_address[peer] -= 1
-            if self.connections_per_address[peer] <= 0:
-                del self.connections_per_address[peer]
+            connection.uncount()
 
     async def _refuse(self, connection: ClientConnection, error: TchatatorError) -> None:
-        """Answer the first request of a connection we cannot take, then close it.
-
-        Refusals are counted too: they hold a socket while they wait.
-        """
-        peer = connection.peer
-        self.refusals[peer] += 1
+        """Answer the first request of a connection we cannot take, then close it."""
         try:
             async with asyncio.timeout(REFUSAL_WAIT):
                 while connection.codec.next_event() is NEED_DATA:
@@ -412,9 +482,7 @@ class App:
             pass
         finally:
             connection.transport.close()
-            self.refusals[peer] -= 1
-            if self.refusals[peer] <= 0:
-                del self.refusals[peer]
+            connection.uncount()
 
     async def process(self, connection: ClientConnection, event: Any) -> bytes:
         """One request in, one encoded response out (section 2's precedence)."""
@@ -471,7 +539,7 @@ class App:
 _COMMAND_LIST = " ".join(sorted(COMMANDS))
 
 
-async def _finish(coroutine: Coroutine[Any, Any, bytes], suspended_on: Any) -> bytes:
+async def _finish(coroutine: Coroutine[Any, Any, T], suspended_on: Any) -> T:
     """Go on, inside the current task, with a coroutine that suspended outside any.
 
     What a task does with the futures its coroutine yields: wait for each,
@@ -501,6 +569,46 @@ def _release(waiter: asyncio.Future[None] | None) -> None:
         waiter.set_result(None)
 
 
+class AcceptedSocket(asyncio.Protocol):
+    """A TCP connection as accepted, before TLS: handed to ``App.accept``."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.app.accept(cast(asyncio.Transport, transport))  # a stream server's transport
+
+
+class _EarlyEvents(asyncio.Protocol):
+    """The TLS transport's protocol between the end of the handshake and the
+    moment ``App._handshake`` resumes: a client may send its first request
+    with its last handshake message, so what comes is kept and handed over."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.eof = False
+        self.lost = False
+        self.error: Exception | None = None
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        return True  # the connection decides, once it has taken over
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost, self.error = True, exc
+
+    def hand_over(self, connection: ClientConnection) -> None:
+        if self.data:
+            connection.data_received(bytes(self.data))
+        if self.eof and not connection.eof_received():
+            connection.transport.close()
+        if self.lost:
+            connection.connection_lost(self.error)
+
+
 class ClientConnection(asyncio.Protocol):
     """One client: its identity, its push subscription, its request loop.
 
@@ -520,6 +628,9 @@ class ClientConnection(asyncio.Protocol):
         self.busy = False
         self.closing = False
         self.task: asyncio.Task[Any] | None = None
+        # The address App.accept counted this socket under (None once released).
+        self.counted_as: str | None = None
+        self.over_address_limit = False
         self.codec = RequestReader(app.settings.max_line)
         self.accepted_at = time.monotonic()
         self.validated_at = 0.0
@@ -609,7 +720,15 @@ class ClientConnection(asyncio.Protocol):
         self._wake()
         return False  # close: TLS has no half-close
 
+    def uncount(self) -> None:
+        """Leave the socket counts: the connection is closed or being closed by us
+        (the TLS shutdown may linger until ``SSL_SHUTDOWN_TIMEOUT``)."""
+        if self.counted_as is not None:
+            self.app.release(self.counted_as)
+            self.counted_as = None
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self.uncount()
         self._eof = True
         self._writing_paused = False
         self._wake()

@@ -6,6 +6,7 @@ Every test here failed against the server before its fix.
 from __future__ import annotations
 
 import secrets
+import socket
 import threading
 import time
 
@@ -226,3 +227,51 @@ def test_parallel_connections_get_no_more_guesses_than_the_limit(fresh_server) -
         line.close()
     with SourceLine(server, fresh_address()) as other:  # another address: unaffected
         other.login(users[0]["api_key"])
+
+
+# ---------------------------------------------------------------- sockets in the handshake
+
+
+def _raw_socket(server, address: str) -> socket.socket:
+    """A TCP connection that never starts TLS."""
+    return socket.create_connection(
+        ("127.0.0.1", server.port), timeout=5, source_address=(address, 0)
+    )
+
+
+def test_connections_in_the_tls_handshake_count_per_address(fresh_server) -> None:
+    per_address = 3
+    server = fresh_server(max_connections_per_address=per_address)
+    address = fresh_address()
+    silent = [_raw_socket(server, address) for _ in range(per_address)]
+    try:
+        time.sleep(0.3)  # accepted by now
+        # The address holds its share already, in handshakes: a TLS connection is refused.
+        with SourceLine(server, address) as late:
+            reply = late.ask("/connexion -h")
+            assert "too many connections" in expect(reply, 429)["error"]
+        # Far past the limit, sockets are closed at once, not at the handshake timeout.
+        flood = [_raw_socket(server, address) for _ in range(20)]
+        try:
+            started = time.monotonic()
+            closed = sum(closed_by_peer(sock, 0.2) for sock in flood)
+            assert closed >= 20 - 8, f"only {closed} of 20 extra sockets closed"
+            assert time.monotonic() - started < 10  # the handshake timeout is 10 s
+        finally:
+            for sock in flood:
+                sock.close()
+        # Another address is served meanwhile.
+        with SourceLine(server, fresh_address()) as other:
+            assert other.ask("/connexion -h").code == 200
+    finally:
+        for sock in silent:
+            sock.close()
+    # Once the silent sockets are gone, the address connects again.
+    deadline = time.monotonic() + 5
+    while True:
+        with SourceLine(server, address) as again:
+            if again.ask("/connexion -h").code == 200 or time.monotonic() > deadline:
+                break
+        time.sleep(0.2)
+    with SourceLine(server, address) as again:
+        assert again.ask("/connexion -h").code == 200
