@@ -124,11 +124,14 @@ def resolve_admin_digest(settings: Settings, secret: bytes) -> tuple[str, str | 
 
     ``admin_api_key`` from the file wins; when it is empty, a key generated at
     the first start is used: only its digest is kept (0600), the key is shown
-    once.
+    once. The digest is kept only while that key is the one in force: set
+    ``admin_api_key`` and it is deleted, so emptying the key again later
+    generates a fresh one instead of reviving the old.
     """
-    if settings.admin_api_key:
-        return security.digest_key(secret, settings.admin_api_key), None
     path = admin_digest_path(settings)
+    if settings.admin_api_key:
+        path.unlink(missing_ok=True)
+        return security.digest_key(secret, settings.admin_api_key), None
     try:
         return security.read_private_file(path).decode().strip(), None
     except FileNotFoundError:

@@ -117,8 +117,27 @@ def _string_value(key: str, value: Any) -> str:
     return value
 
 
-def any_string(key: str, value: Any) -> str:
-    return _string_value(key, value)
+# The admin key opens everything: at least as long as a key of 192 random
+# bits in base64 (a generated one has 43 characters).
+MIN_ADMIN_KEY_LENGTH = 32
+MIN_ADMIN_KEY_DISTINCT = 8
+
+
+def admin_key(key: str, value: Any) -> str:
+    """Empty (a key is generated), or a strong key usable as one argument."""
+    text = _string_value(key, value)
+    if not text:
+        return text
+    if len(text) < MIN_ADMIN_KEY_LENGTH:
+        raise ConfigError(
+            f"{key} must have at least {MIN_ADMIN_KEY_LENGTH} characters, not {len(text)}"
+            " (or be empty: a strong key is then generated and shown once)"
+        )
+    if not text.isprintable() or any(char.isspace() for char in text):
+        raise ConfigError(f"{key} must be printable and hold no spaces (it is one argument)")
+    if len(set(text)) < MIN_ADMIN_KEY_DISTINCT:
+        raise ConfigError(f"{key} is too repetitive: use a random key")
+    return text
 
 
 def non_empty(key: str, value: Any) -> str:
@@ -224,8 +243,8 @@ class Settings:
     max_requests_per_hour: int = setting(
         1000, integer(1, 100_000_000), live=True, section=CONTRACT)
     admin_api_key: str = setting(
-        "", any_string, live=True, section=CONTRACT, repr=False,
-        comment="empty: generated at first start, shown once (never commit one)")
+        "", admin_key, live=True, section=CONTRACT, repr=False,
+        comment="32+ characters; empty: one is generated, shown once (never commit one)")
     block_duration: int = setting(
         DAY, integer(1, 10 * 365 * DAY), live=True, section=CONTRACT,
         comment="seconds a /bloque lasts")

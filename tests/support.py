@@ -30,7 +30,7 @@ from protocol.codec import NEED_DATA, Push, Reply, ReplyReader
 from server.config import toml_document
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN_KEY = "test-admin-key-0123456789"
+ADMIN_KEY = "test-admin-key-0123456789-abcdefghij"  # at least 32 characters
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 START_TIMEOUT = 30.0
 _LISTENING = re.compile(r"listening on (\S+):(\d+)")

@@ -5,12 +5,23 @@ Every test here failed against the server before its fix.
 
 from __future__ import annotations
 
+import re
 import secrets
 import socket
 import threading
 import time
 
-from .support import ADMIN_KEY, Line, SourceLine, closed_by_peer, expect, fresh_address
+import pytest
+
+from .support import (
+    ADMIN_KEY,
+    Line,
+    ServerProcess,
+    SourceLine,
+    closed_by_peer,
+    expect,
+    fresh_address,
+)
 
 # More digits than Python's int() accepts from a string (4,300).
 HUGE = "9" * 4400
@@ -275,3 +286,56 @@ def test_connections_in_the_tls_handshake_count_per_address(fresh_server) -> Non
         time.sleep(0.2)
     with SourceLine(server, address) as again:
         assert again.ask("/connexion -h").code == 200
+
+
+# --------------------------------------------------------------------------- the admin key
+
+_SHOWN_KEY = re.compile(r"(?i)admin key.*:\s*(\S{32,})\s*$")
+
+
+def _shown_keys(server) -> list[str]:
+    return [match.group(1) for line in server.output if (match := _SHOWN_KEY.search(line))]
+
+
+def test_a_weak_admin_key_is_refused_at_start(tmp_path) -> None:
+    server = ServerProcess(tmp_path / "weak", admin_api_key="x")
+    with pytest.raises(RuntimeError) as refused:
+        server.start()
+    assert "admin_api_key must have at least 32 characters" in str(refused.value)
+
+
+def test_a_weak_admin_key_is_refused_by_sync_and_the_running_one_stays(fresh_server) -> None:
+    server = fresh_server()
+    with server.connect() as admin:
+        admin.login(ADMIN_KEY)
+        for weak in ("x", "a" * 40, "spaces in a key of more than 32 characters"):
+            server.rewrite_config(admin_api_key=weak)
+            assert "admin_api_key" in expect(admin.ask("/sync"), 400)["error"]
+    with server.connect() as again:
+        again.login(ADMIN_KEY)
+        expect(again.ask("/connexion x"), 401)
+
+
+def test_emptying_the_admin_key_generates_a_fresh_one(fresh_server) -> None:
+    server = fresh_server(admin_api_key="")
+    [first] = _shown_keys(server)
+    with server.connect() as admin:
+        admin.login(first)
+        server.rewrite_config(admin_api_key=ADMIN_KEY)
+        expect(admin.ask("/sync"), 200)
+    with server.connect() as admin:
+        expect(admin.ask(f"/connexion {first}"), 401)
+        admin.login(ADMIN_KEY)
+        server.rewrite_config(admin_api_key="")
+        expect(admin.ask("/sync"), 200)
+    shown = _shown_keys(server)
+    assert len(shown) == 2 and shown[1] != first, "emptying the key revived the old one"
+    with server.connect() as line:
+        expect(line.ask(f"/connexion {first}"), 401)
+        expect(line.ask(f"/connexion {ADMIN_KEY}"), 401)
+        line.login(shown[1])
+    server.stop()
+    server.start()  # the fresh key stays, and is not shown again
+    assert _shown_keys(server) == []
+    with server.connect() as line:
+        line.login(shown[1])
