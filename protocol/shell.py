@@ -1,8 +1,8 @@
 """``tchatator``: send Pactocole commands by hand, with TLS set up for you.
 
-    tchatator --ca certs/ca.pem                      # interactive: type commands
-    tchatator --ca certs/ca.pem --key KEY /liste     # one command, then exit
-    TCHATATOR_KEY=... tchatator --ca certs/ca.pem    # log in first, then interactive
+    tchatator --ca certs/ca.pem                           # interactive: type commands
+    tchatator --ca certs/ca.pem --ask-key /liste          # type the key unseen, one command
+    TCHATATOR_KEY=... tchatator --ca certs/ca.pem         # log in first, then interactive
 
 Like ``openssl s_client`` but it verifies the server against the CA, logs in
 for you, shows push lines as they come, and exits with 0 when the last reply
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import ssl
@@ -46,7 +47,7 @@ async def _session(args: argparse.Namespace) -> int:
     await client.connect()
     status = 0
     try:
-        key = args.key or os.environ.get("TCHATATOR_KEY")
+        key = _key(args)
         if key:
             reply = await client.raw(f"/connexion {key}\n".encode())
             if not reply.ok:
@@ -73,15 +74,45 @@ async def _session(args: argparse.Namespace) -> int:
         await client.close()
 
 
+KEY_ENV = "TCHATATOR_KEY"
+_KEY_HELP = f"""the key: ${KEY_ENV} (preferred), or --ask-key to type it unseen. --key KEY
+works too, but any user of this machine sees it in the process list (ps) while
+tchatator runs, and your shell may keep it in its history."""
+
+
+def _key(args: argparse.Namespace) -> str | None:
+    if args.ask_key:
+        return getpass.getpass("API key or session token: ").strip() or None
+    if args.key:
+        print(
+            f"tchatator: --key shows the key in the process list; prefer ${KEY_ENV} or --ask-key",
+            file=sys.stderr,
+        )
+        return str(args.key)
+    return os.environ.get(KEY_ENV) or None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tchatator", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="tchatator",
+        description=__doc__.split("\n")[0],
+        epilog=_KEY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4242)
     parser.add_argument("--ca", help="the server's CA certificate (certs/ca.pem)")
     parser.add_argument(
         "--server-name", default="localhost", help="name to check in the certificate"
     )
-    parser.add_argument("--key", help="API key or session token to log in with ($TCHATATOR_KEY)")
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--ask-key", action="store_true", help="prompt for the key (not echoed) and log in"
+    )
+    keys.add_argument(
+        "--key",
+        help=f"API key or session token; visible in the process list: prefer ${KEY_ENV}",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="one command to send, then exit")
     args = parser.parse_args(argv)
     try:

@@ -1057,6 +1057,11 @@ def _announce(app: App) -> None:
         f"Try it: openssl s_client -quiet -connect {_display_host(settings.host)}:{app.port}"
         f" -CAfile {app.certificates.ca_cert}",
     ]
+    if app.certificates.ca_key.exists():
+        lines.append(
+            f"CA private key: {app.certificates.ca_key} (not needed to serve:"
+            " keep it offline, see docs/security.md)"
+        )
     if app.generated_admin_key:
         lines.append(f"Admin key generated (shown once, keep it): {app.generated_admin_key}")
     print("\n".join(lines), flush=True)

@@ -453,7 +453,8 @@ def ensure_certificates(certs_dir: Path, server_names: Sequence[str] = ()) -> Ce
         if ca_key is None:
             raise CertificateError(
                 f"the server certificate must be (re-)issued but the CA key "
-                f"{paths_kw['ca_key']} is missing"
+                f"{paths_kw['ca_key']} is missing: put it back for one start, then "
+                "move it offline again (docs/security.md)"
             )
         now = _now()
         if ca_cert.not_valid_after_utc - now < RENEW_BEFORE:

@@ -91,6 +91,7 @@ class ServerProcess:
             env=environment,
         )
         self.output = []
+        self.port = 0  # a restart that fails must not look up with the old port
         found = threading.Event()
 
         def pump() -> None:

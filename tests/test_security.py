@@ -5,16 +5,21 @@ Every test here failed against the server before its fix.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import socket
+import subprocess
+import sys
 import threading
 import time
+from typing import Any
 
 import pytest
 
 from .support import (
     ADMIN_KEY,
+    ROOT,
     Line,
     ServerProcess,
     SourceLine,
@@ -339,3 +344,64 @@ def test_emptying_the_admin_key_generates_a_fresh_one(fresh_server) -> None:
     assert _shown_keys(server) == []
     with server.connect() as line:
         line.login(shown[1])
+
+
+# ------------------------------------------------------------------------ the command-line client
+
+
+def _tchatator(server, *args: str, key_env: str | None = None, stdin: str = "") -> Any:
+    environment = {k: v for k, v in os.environ.items() if k != "TCHATATOR_KEY"}
+    if key_env is not None:
+        environment["TCHATATOR_KEY"] = key_env
+    command = [sys.executable, "-m", "protocol.shell", "--port", str(server.port)]
+    return subprocess.run(
+        [*command, "--ca", str(server.ca_file), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+        cwd=ROOT,
+    )
+
+
+def test_the_cli_takes_the_key_from_the_environment_or_a_prompt(server, make_user) -> None:
+    client = make_user("client")
+    helped = subprocess.run(
+        [sys.executable, "-m", "protocol.shell", "--help"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert "TCHATATOR_KEY" in helped.stdout and "process list" in helped.stdout
+    from_env = _tchatator(server, "/liste", key_env=client["api_key"])
+    assert from_env.returncode == 0, from_env.stderr
+    assert "# logged in as" in from_env.stdout and client["api_key"] not in from_env.stdout
+    prompted = _tchatator(server, "--ask-key", "/liste", stdin=client["api_key"] + "\n")
+    assert prompted.returncode == 0 and "# logged in as" in prompted.stdout, prompted.stderr
+    on_the_command_line = _tchatator(server, "--key", client["api_key"], "/liste")
+    assert on_the_command_line.returncode == 0
+    assert "process list" in on_the_command_line.stderr  # still works, with a warning
+
+
+# --------------------------------------------------------------------------- the CA's private key
+
+
+def test_the_ca_key_can_be_kept_offline(fresh_server, tmp_path) -> None:
+    server = fresh_server()
+    ca_key = server.folder / "certs" / "ca.key"
+    assert any("CA private key" in line and "offline" in line for line in server.output)
+    fingerprint = next(line for line in server.output if "fingerprint (SHA-256)" in line)
+    server.stop()
+    offline = tmp_path / "offline-ca.key"
+    ca_key.rename(offline)
+    server.start()  # serves without it
+    assert not any("CA private key" in line for line in server.output)
+    with server.connect() as line:
+        assert expect(line.ask("/ca"), 200)["fingerprint"] in fingerprint
+    server.stop()
+    # A server certificate to re-issue (new names) needs the key, and says so.
+    server.rewrite_config(server_names=["chat.example.org"])
+    with pytest.raises(RuntimeError) as refused:
+        server.start()
+    assert "ca.key is missing" in str(refused.value) and "security.md" in str(refused.value)
+    offline.rename(ca_key)
+    server.start()
+    assert fingerprint in server.output  # the same CA: clients keep trusting it
