@@ -125,8 +125,11 @@ class StatusError(ClientError):
 
     @property
     def retry_after(self) -> int | None:
+        """Seconds to wait (a 429), or None; whatever the server sent, never raises."""
         value = self.body.get("retry_after")
-        return int(value) if value is not None else None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            return None  # absent, or not a number (a string of 5,000 digits included)
+        return int(min(max(value, 0), 86400))
 
 
 class ConnectionLost(ClientError):

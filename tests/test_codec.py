@@ -34,6 +34,7 @@ from protocol.codec import (
     parse_number,
     split_arguments,
 )
+from protocol.errors import StatusError
 
 FAST = settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 
@@ -402,3 +403,12 @@ def test_reply_reader_round_trip(events: list[Reply | Push], cuts: list[int]) ->
         while (event := reader.next_event()) is not NEED_DATA:
             seen.append(event)
     assert seen == events
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(3, 3), (2.5, 2), (None, None), ("9" * 5000, None), (True, None), (10**30, 86400), (-4, 0)],
+)
+def test_status_error_retry_after_never_raises(value, expected) -> None:
+    # Any number a server sends: the apps show it, they must not crash on it.
+    assert StatusError(429, "TOO MANY REQUESTS", {"retry_after": value}).retry_after == expected
