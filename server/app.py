@@ -394,7 +394,7 @@ class App:
         # start_tls runs its first part here, in connection_made: the TLS layer
         # must be the socket's protocol before the loop reads from it (uvloop
         # starts reading right after connection_made, paused or not).
-        handshake = self._handshake(transport, peer, over_address_limit)
+        handshake = self._handshake(transport, peer, over_address_limit, time.monotonic())
         try:
             suspended_on = handshake.send(None)
         except StopIteration:
@@ -404,7 +404,11 @@ class App:
         task.add_done_callback(self._handshakes.discard)
 
     async def _handshake(
-        self, transport: asyncio.Transport, peer: str, over_address_limit: bool
+        self,
+        transport: asyncio.Transport,
+        peer: str,
+        over_address_limit: bool,
+        accepted_at: float,
     ) -> None:
         early = _EarlyEvents()
         try:
@@ -427,6 +431,7 @@ class App:
             self.release(peer)
             return
         connection = ClientConnection(self)
+        connection.accepted_at = accepted_at  # the login deadline counts the handshake too
         connection.counted_as = peer
         connection.over_address_limit = over_address_limit
         tls_transport.set_protocol(connection)

@@ -405,3 +405,16 @@ def test_the_ca_key_can_be_kept_offline(fresh_server, tmp_path) -> None:
     offline.rename(ca_key)
     server.start()
     assert fingerprint in server.output  # the same CA: clients keep trusting it
+
+
+def test_the_login_deadline_counts_from_the_tcp_accept(fresh_server) -> None:
+    # A slow handshake does not buy an anonymous connection more time.
+    server = fresh_server(idle_timeout=4)
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    accepted = time.monotonic()
+    time.sleep(3)
+    with server.client_context().wrap_socket(raw, server_hostname="localhost") as tls:
+        assert closed_by_peer(tls, 6)
+    closed_after = time.monotonic() - accepted
+    # 4 s from the accept (7 s if counted from the handshake); margin for a loaded machine.
+    assert closed_after < 5.8, closed_after
