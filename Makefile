@@ -24,11 +24,13 @@ test: $(STAMP)
 # The "type: ignore" comments in protocol/ and server/ today: never more (type the code instead).
 TYPE_IGNORES := 6
 
-## lint: ruff (rules and format), mypy over protocol/ and server/, no new "type: ignore"
+## lint: ruff (rules and format), mypy over protocol/ and server/, no new "type: ignore",
+## no import cycle and each layer importing only what it may (scripts/check_imports.py)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python scripts/check_imports.py
 	@found=$$(cat $$(find protocol server -name '*.py') | grep -c 'type: ignore'); \
 	if [ "$$found" -gt $(TYPE_IGNORES) ]; then \
 	  echo "$$found 'type: ignore' in protocol/ and server/, at most $(TYPE_IGNORES): type the code instead"; \

@@ -213,15 +213,13 @@ def _user_remove(config_path: Path, settings: Settings, args: argparse.Namespace
 
 
 def _admin_rotate(config_path: Path, settings: Settings, args: argparse.Namespace) -> int:
-    from .app import admin_digest_path
-
     if settings.admin_api_key:
         raise CliError(f"admin_api_key is set in {config_path}: change it there, then /sync")
     with _database(settings) as (_, secret):
         pass  # the secret may live in the database (PostgreSQL, several instances)
     key = security.new_api_key()
     security.write_private_file(
-        admin_digest_path(settings), security.digest_key(secret, key).encode()
+        security.admin_digest_path(settings), security.digest_key(secret, key).encode()
     )
     _print_json({"id": 0, "role": "admin", "api_key": key})
     print("A running server takes the new key at its next /sync or restart.", file=sys.stderr)

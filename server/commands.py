@@ -1,12 +1,14 @@
 """The handlers of every command, registered in the command table.
 
-Each handler gets the application (``app``), the connection (``conn``) and its
-parsed arguments, and returns the success body (``None`` for 204) or raises a
-``TchatatorError``. Only the connection loop turns either into a status line.
+Each handler gets the server (``table.Server``: settings, database, broker,
+keys), the connection's ``Session`` and, for a command with roles, the
+``Identity`` the dispatcher checked (``me``), then its parsed arguments. It
+returns the success body (``None`` for 204) or raises a ``TchatatorError``;
+only the dispatcher (``dispatch.process``) turns either into a status line.
 
 Handlers are thin: the rules of messages and sanctions run inside the
 database transaction, as write jobs of the group-committing writer
-(``app.db.write``), and live in ``rules``; a handler passes them the caller
+(``server.db.write``), and live in ``rules``; a handler passes them the caller
 and the settings, then publishes what changed and shapes the reply.
 """
 
@@ -16,7 +18,7 @@ import functools
 import hmac
 import math
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from protocol.errors import (
     BadRequest,
@@ -29,32 +31,15 @@ from protocol.errors import (
 
 from . import rules, security
 from .rules import ADMIN_ID, BAN, BLOCK
+from .session import Identity, Session
 from .storage import queries
 from .storage.models import utc_now
-from .table import ADMIN, ANYONE, AUTHENTICATED, CLIENT_PRO, COMMANDS, command
+from .table import ADMIN, ANYONE, AUTHENTICATED, CLIENT_PRO, COMMANDS, Server, command
 
-if TYPE_CHECKING:
-    from .app import App, ClientConnection
-
-__all__ = ["COMMANDS", "Identity"]
+__all__ = ["COMMANDS"]
 
 ADMIN_NAME = "admin"
 PRO_ROLES = frozenset({"pro", "admin"})
-
-
-class Identity:
-    """Who a connection is logged in as."""
-
-    __slots__ = ("id", "key_digest", "name", "role")
-
-    def __init__(self, id: int, role: str, name: str, key_digest: str) -> None:
-        self.id = id
-        self.role = role
-        self.name = name
-        self.key_digest = key_digest
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "role": self.role, "name": self.name}
 
 
 def _user_json(user: queries.UserSummary) -> dict[str, Any]:
@@ -81,7 +66,7 @@ def _check_page(page: int, total: int, size: int) -> int:
     roles=ANYONE,
     description="Log in with an API key, or resume a session with its token.",
 )
-async def cmd_connexion(app: App, conn: ClientConnection, key: str) -> dict[str, Any]:
+async def cmd_connexion(server: Server, session: Session, key: str) -> dict[str, Any]:
     """Raises: Unauthorized, TooManyRequests (this address failed too often).
 
     Past ``max_failed_logins_per_minute`` failures from an address, every
@@ -91,57 +76,57 @@ async def cmd_connexion(app: App, conn: ClientConnection, key: str) -> dict[str,
     minute. Each attempt is counted before its key is tried (and taken back
     if it succeeds), so attempts in parallel cannot all slip under the limit.
     """
-    failures, peer = app.failed_logins, conn.peer
+    failures, peer = server.failed_logins, session.peer
     wait = failures.wait_time(peer)
     if wait > 0:
         raise TooManyRequests("too many failed logins from your address", retry_after=wait)
     attempt = failures.record(peer)
-    result = await _authenticate(app, key)
+    result = await _authenticate(server, key)
     if result is None:
         raise Unauthorized("invalid key or token")
     failures.discard(peer, attempt)
     identity, token, claims = result
-    conn.login(identity, claims)
+    session.login(identity, claims)
     return {"token": token, "user": identity.public()}
 
 
 async def _authenticate(
-    app: App, credential: str
+    server: Server, credential: str
 ) -> tuple[Identity, str, security.TokenClaims] | None:
     parsed = security.parse_token(credential)
     if parsed is not None:
         claims, payload, mac = parsed
-        identity = await _identity(app, claims.user_id)
+        identity = await _identity(server, claims.user_id)
         if identity is None or not security.verify_token(
-            app.secret,
+            server.secret,
             payload,
             mac,
             identity.key_digest,
             issued_at=claims.issued_at,
-            ttl=app.settings.session_ttl,
+            ttl=server.settings.session_ttl,
         ):
             return None
-        if await app.db.read(queries.is_revoked, claims.nonce_hex):
+        if await server.db.read(queries.is_revoked, claims.nonce_hex):
             return None
         return identity, credential, claims
-    digest = security.digest_key(app.secret, credential)
-    if hmac.compare_digest(digest, app.admin_digest):
-        identity = Identity(ADMIN_ID, "admin", ADMIN_NAME, app.admin_digest)
+    digest = security.digest_key(server.secret, credential)
+    if hmac.compare_digest(digest, server.admin_digest):
+        identity = Identity(ADMIN_ID, "admin", ADMIN_NAME, server.admin_digest)
     else:
-        row = await app.db.read(queries.get_user_by_digest, digest)
+        row = await server.db.read(queries.get_user_by_digest, digest)
         if row is None:
             return None
         identity = Identity(row.id, row.role, row.name, row.key_digest)
-    token = security.sign_token(app.secret, identity.id, identity.key_digest)
+    token = security.sign_token(server.secret, identity.id, identity.key_digest)
     parsed = security.parse_token(token)
     assert parsed is not None
     return identity, token, parsed[0]
 
 
-async def _identity(app: App, user_id: int) -> Identity | None:
+async def _identity(server: Server, user_id: int) -> Identity | None:
     if user_id == ADMIN_ID:
-        return Identity(ADMIN_ID, "admin", ADMIN_NAME, app.admin_digest)
-    row = await app.db.read(queries.get_user, user_id)
+        return Identity(ADMIN_ID, "admin", ADMIN_NAME, server.admin_digest)
+    row = await server.db.read(queries.get_user, user_id)
     return None if row is None else Identity(row.id, row.role, row.name, row.key_digest)
 
 
@@ -150,16 +135,16 @@ async def _identity(app: App, user_id: int) -> Identity | None:
     roles=AUTHENTICATED,
     description="Log out; the session token stops working.",
 )
-async def cmd_deconnexion(app: App, conn: ClientConnection) -> dict[str, Any]:
-    claims = conn.claims
+async def cmd_deconnexion(server: Server, session: Session, me: Identity) -> dict[str, Any]:
+    claims = session.claims
     if claims is not None:
         expires = datetime.fromtimestamp(claims.issued_at, utc_now().tzinfo) + timedelta(
-            seconds=app.settings.session_ttl
+            seconds=server.settings.session_ttl
         )
-        await app.db.write(queries.revoke_token, claims.nonce_hex, expires)
-    conn.logout()
+        await server.db.write(queries.revoke_token, claims.nonce_hex, expires)
+    session.logout()
     if claims is not None:
-        app.end_listeners_of(claims)  # its other connections here, at once
+        server.end_listeners_of(claims)  # its other connections here, at once
     return {}
 
 
@@ -174,19 +159,22 @@ async def cmd_deconnexion(app: App, conn: ClientConnection) -> dict[str, Any]:
         "first. In the text, \\n is a newline and \\\\ a backslash."
     ),
 )
-async def cmd_message(app: App, conn: ClientConnection, id: int, text: str) -> dict[str, Any]:
+async def cmd_message(
+    server: Server, session: Session, me: Identity, id: int, text: str
+) -> dict[str, Any]:
     """Raises: NotFound, Forbidden (rules, block, ban), BadRequest (empty), PayloadTooLarge."""
-    me = conn.require_identity()
-    message = await app.db.write(
+    message = await server.db.write(
         rules.send_message,
         sender_id=me.id,
         sender_role=me.role,
         recipient_id=id,
         escaped=text,
-        limit=app.settings.max_message_size,
+        limit=server.settings.max_message_size,
         now=utc_now(),
     )
-    app.broker.publish((message["recipient"], me.id), "message", message, exclude=conn)
+    server.broker.publish(
+        (message["recipient"], me.id), "message", message, exclude=session.listener
+    )
     return {"id": message["id"]}
 
 
@@ -195,11 +183,12 @@ async def cmd_message(app: App, conn: ClientConnection, id: int, text: str) -> d
     roles=CLIENT_PRO,
     description="Unread messages you received, oldest first, one page at a time.",
 )
-async def cmd_liste(app: App, conn: ClientConnection, page: int) -> dict[str, Any] | None:
+async def cmd_liste(
+    server: Server, session: Session, me: Identity, page: int
+) -> dict[str, Any] | None:
     """Raises: PageOutOfRange. Returns None (204) when nothing is unread."""
-    me = conn.require_identity()
-    size = app.settings.max_messages
-    total, rows = await app.db.read(queries.unread_page, me.id, page, size)
+    size = server.settings.max_messages
+    total, rows = await server.db.read(queries.unread_page, me.id, page, size)
     if total == 0:
         return None
     pages = _check_page(page, total, size)
@@ -220,12 +209,11 @@ async def cmd_liste(app: App, conn: ClientConnection, page: int) -> dict[str, An
     ),
 )
 async def cmd_conversation(
-    app: App, conn: ClientConnection, id: int, page: int
+    server: Server, session: Session, me: Identity, id: int, page: int
 ) -> dict[str, Any] | None:
     """Raises: NotFound (no such user), PageOutOfRange."""
-    me = conn.require_identity()
-    size = app.settings.max_messages
-    exists, total, rows = await app.db.read(
+    size = server.settings.max_messages
+    exists, total, rows = await server.db.read(
         rules.read_conversation,
         reader_id=me.id,
         reader_role=me.role,
@@ -242,13 +230,16 @@ async def cmd_conversation(
     unread = [m["id"] for m in messages if m["recipient"] == me.id and m["read_at"] is None]
     if unread:
         now = utc_now()
-        await app.db.write(queries.mark_read, me.id, unread, now)
+        await server.db.write(queries.mark_read, me.id, unread, now)
         stamp = queries.iso(now)
         for message in messages:
             if message["id"] in unread:
                 message["read_at"] = stamp
-        app.broker.publish(
-            (id, me.id), "lu", {"ids": unread, "reader": me.id, "read_at": stamp}, exclude=conn
+        server.broker.publish(
+            (id, me.id),
+            "lu",
+            {"ids": unread, "reader": me.id, "read_at": stamp},
+            exclude=session.listener,
         )
     return {"page": page, "pages": pages, "total": total, "messages": messages}
 
@@ -258,10 +249,11 @@ async def cmd_conversation(
     roles=AUTHENTICATED,
     description="One message, with its times; for its sender, its recipient and the admin.",
 )
-async def cmd_info(app: App, conn: ClientConnection, message_id: int) -> dict[str, Any]:
+async def cmd_info(
+    server: Server, session: Session, me: Identity, message_id: int
+) -> dict[str, Any]:
     """Raises: NotFound, Forbidden (not a party)."""
-    me = conn.require_identity()
-    row = await app.db.read(queries.get_message, message_id)
+    row = await server.db.read(queries.get_message, message_id)
     if row is None:
         raise NotFound(f"no message {message_id}")
     if me.role != "admin" and me.id not in (row.sender_id, row.recipient_id):
@@ -275,19 +267,20 @@ async def cmd_info(app: App, conn: ClientConnection, message_id: int) -> dict[st
     description="Replace the text of a message you sent.",
 )
 async def cmd_modifie(
-    app: App, conn: ClientConnection, message_id: int, text: str
+    server: Server, session: Session, me: Identity, message_id: int, text: str
 ) -> dict[str, Any]:
     """Raises: NotFound (also for a deleted message), Forbidden, BadRequest, PayloadTooLarge."""
-    me = conn.require_identity()
-    message = await app.db.write(
+    message = await server.db.write(
         rules.edit_message,
         editor_id=me.id,
         message_id=message_id,
         escaped=text,
-        limit=app.settings.max_message_size,
+        limit=server.settings.max_message_size,
         now=utc_now(),
     )
-    app.broker.publish((message["recipient"], me.id), "modifie", message, exclude=conn)
+    server.broker.publish(
+        (message["recipient"], me.id), "modifie", message, exclude=session.listener
+    )
     return message
 
 
@@ -296,10 +289,11 @@ async def cmd_modifie(
     roles=AUTHENTICATED,
     description="Delete a message you sent (the admin: any message); its text is erased.",
 )
-async def cmd_supprime(app: App, conn: ClientConnection, message_id: int) -> dict[str, Any]:
+async def cmd_supprime(
+    server: Server, session: Session, me: Identity, message_id: int
+) -> dict[str, Any]:
     """Raises: NotFound (also when already deleted), Forbidden."""
-    me = conn.require_identity()
-    tombstone = await app.db.write(
+    tombstone = await server.db.write(
         rules.delete_message,
         deleter_id=me.id,
         is_admin=me.role == "admin",
@@ -307,8 +301,11 @@ async def cmd_supprime(app: App, conn: ClientConnection, message_id: int) -> dic
         now=utc_now(),
         erase=True,
     )
-    app.broker.publish(
-        (tombstone["sender"], tombstone["recipient"]), "supprime", tombstone, exclude=conn
+    server.broker.publish(
+        (tombstone["sender"], tombstone["recipient"]),
+        "supprime",
+        tombstone,
+        exclude=session.listener,
     )
     return {}
 
@@ -319,24 +316,22 @@ async def cmd_supprime(app: App, conn: ClientConnection, message_id: int) -> dic
 
 
 async def cmd_impose_sanction(
-    app: App, conn: ClientConnection, id: int, *, kind: str
+    server: Server, session: Session, me: Identity, id: int, *, kind: str
 ) -> dict[str, Any]:
     """Raises: NotFound (no such client), Conflict (already in force from you)."""
-    me = conn.require_identity()
     now = utc_now()
-    until = now + timedelta(seconds=app.settings.block_duration) if kind == BLOCK else None
-    await app.db.write(
+    until = now + timedelta(seconds=server.settings.block_duration) if kind == BLOCK else None
+    await server.db.write(
         rules.impose_sanction, issuer_id=me.id, client_id=id, kind=kind, now=now, until=until
     )
     return {} if until is None else {"until": queries.iso(until)}
 
 
 async def cmd_lift_sanction(
-    app: App, conn: ClientConnection, id: int, *, kind: str
+    server: Server, session: Session, me: Identity, id: int, *, kind: str
 ) -> dict[str, Any]:
     """Raises: NotFound (no such client, or none to lift)."""
-    me = conn.require_identity()
-    await app.db.write(
+    await server.db.write(
         rules.lift_sanction,
         issuer_id=me.id,
         is_admin=me.role == "admin",
@@ -376,10 +371,9 @@ command(
     roles=PRO_ROLES,
     description="The blocks and bans in force that you issued (the admin: all of them).",
 )
-async def cmd_sanctions(app: App, conn: ClientConnection) -> dict[str, Any] | None:
-    me = conn.require_identity()
+async def cmd_sanctions(server: Server, session: Session, me: Identity) -> dict[str, Any] | None:
     issuer = None if me.role == "admin" else me.id
-    rows = await app.db.read(queries.list_restrictions, issuer, utc_now())
+    rows = await server.db.read(queries.list_restrictions, issuer, utc_now())
     if not rows:
         return None
     return {
@@ -404,9 +398,9 @@ async def cmd_sanctions(app: App, conn: ClientConnection) -> dict[str, Any] | No
     roles=ADMIN,
     description="Re-read the configuration file; an invalid file changes nothing.",
 )
-async def cmd_sync(app: App, conn: ClientConnection) -> dict[str, Any]:
+async def cmd_sync(server: Server, session: Session, me: Identity) -> dict[str, Any]:
     """Raises: NotFound (file missing), BadRequest (invalid file)."""
-    return await app.sync_everywhere()
+    return await server.sync_everywhere()
 
 
 @command(
@@ -414,11 +408,11 @@ async def cmd_sync(app: App, conn: ClientConnection) -> dict[str, Any]:
     roles=ADMIN,
     description="The last {n} request log entries, newest last.",
 )
-async def cmd_logs(app: App, conn: ClientConnection, n: int) -> dict[str, Any] | None:
+async def cmd_logs(server: Server, session: Session, me: Identity, n: int) -> dict[str, Any] | None:
     """Raises: BadRequest (n < 1)."""
     if n < 1:
         raise BadRequest("n must be at least 1")
-    entries = await app.latest_logs(n)
+    entries = await server.latest_logs(n)
     return {"logs": entries} if entries else None
 
 
@@ -430,12 +424,13 @@ async def cmd_logs(app: App, conn: ClientConnection, n: int) -> dict[str, Any] |
     roles=AUTHENTICATED,
     description="The pros you can write to (the admin: every client and pro), by name.",
 )
-async def cmd_annuaire(app: App, conn: ClientConnection, page: int) -> dict[str, Any] | None:
+async def cmd_annuaire(
+    server: Server, session: Session, me: Identity, page: int
+) -> dict[str, Any] | None:
     """Raises: PageOutOfRange."""
-    me = conn.require_identity()
     roles = ("client", "pro") if me.role == "admin" else ("pro",)
-    size = app.settings.directory_page_size
-    total, rows = await app.db.read(queries.directory_page, roles, page, size)
+    size = server.settings.directory_page_size
+    total, rows = await server.db.read(queries.directory_page, roles, page, size)
     if total == 0:
         return None
     pages = _check_page(page, total, size)
@@ -452,11 +447,12 @@ async def cmd_annuaire(app: App, conn: ClientConnection, page: int) -> dict[str,
     roles=CLIENT_PRO,
     description="Your conversations, latest first: partner, last message, unread count.",
 )
-async def cmd_discussions(app: App, conn: ClientConnection, page: int) -> dict[str, Any] | None:
+async def cmd_discussions(
+    server: Server, session: Session, me: Identity, page: int
+) -> dict[str, Any] | None:
     """Raises: PageOutOfRange."""
-    me = conn.require_identity()
-    size = app.settings.directory_page_size
-    total, rows = await app.db.read(queries.conversations_of, me.id, me.role, page, size)
+    size = server.settings.directory_page_size
+    total, rows = await server.db.read(queries.conversations_of, me.id, me.role, page, size)
     if total == 0:
         return None
     pages = _check_page(page, total, size)
@@ -484,11 +480,11 @@ async def cmd_discussions(app: App, conn: ClientConnection, page: int) -> dict[s
         "on: receive '* <event> <json>' lines when something happens to your messages; off: stop."
     ),
 )
-async def cmd_push(app: App, conn: ClientConnection, mode: str) -> dict[str, Any]:
+async def cmd_push(server: Server, session: Session, me: Identity, mode: str) -> dict[str, Any]:
     """Raises: BadRequest (mode other than on/off)."""
     if mode not in ("on", "off"):
         raise BadRequest("mode must be on or off")
-    conn.set_push(mode == "on")
+    session.set_push(mode == "on")
     return {"push": mode == "on"}
 
 
@@ -497,8 +493,8 @@ async def cmd_push(app: App, conn: ClientConnection, mode: str) -> dict[str, Any
     roles=ANYONE,
     description="The limits this server applies: sizes, page sizes, request budgets.",
 )
-async def cmd_limites(app: App, conn: ClientConnection) -> dict[str, Any]:
-    settings = app.settings
+async def cmd_limites(server: Server, session: Session) -> dict[str, Any]:
+    settings = server.settings
     return {
         "max_message_size": settings.max_message_size,
         "max_messages": settings.max_messages,
@@ -515,5 +511,5 @@ async def cmd_limites(app: App, conn: ClientConnection) -> dict[str, Any]:
     roles=ANYONE,
     description="The certificate authority of this server (PEM) and its SHA-256 fingerprint.",
 )
-async def cmd_ca(app: App, conn: ClientConnection) -> dict[str, Any]:
-    return {"pem": app.ca_pem, "fingerprint": app.certificates.ca_fingerprint}
+async def cmd_ca(server: Server, session: Session) -> dict[str, Any]:
+    return {"pem": server.ca_pem, "fingerprint": server.certificates.ca_fingerprint}

@@ -5,7 +5,7 @@ The broker knows the listeners of this instance. With several instances
 publishes it for the other instances; they hand it to their own listeners
 with ``deliver`` (``server.cluster``). A listener that does not read its
 socket is cut off rather than allowed to grow the server's memory
-(``MAX_PENDING_PUSH_BYTES`` in ``app``).
+(``MAX_PENDING_PUSH_BYTES`` in ``connection``).
 """
 
 from __future__ import annotations

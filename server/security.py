@@ -25,15 +25,21 @@ import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 __all__ = [
     "SECRET_BYTES",
     "InsecureFileError",
     "TokenClaims",
+    "admin_digest_path",
     "digest_key",
     "load_or_create_secret",
     "new_api_key",
     "read_private_file",
+    "resolve_admin_digest",
     "sign_token",
     "verify_token",
     "write_private_file",
@@ -154,3 +160,32 @@ def verify_token(
     if not hmac.compare_digest(mac, _mac(secret, payload, key_digest)):
         return False
     return issued_at + ttl > time.time()
+
+
+# --- the admin key ------------------------------------------------------------------
+
+
+def admin_digest_path(settings: Settings) -> Path:
+    return settings.data_dir / "admin_key.digest"
+
+
+def resolve_admin_digest(settings: Settings, secret: bytes) -> tuple[str, str | None]:
+    """The admin key's digest, and the key itself when it was just generated.
+
+    ``admin_api_key`` from the file wins; when it is empty, a key generated at
+    the first start is used: only its digest is kept (0600), the key is shown
+    once. The digest is kept only while that key is the one in force: set
+    ``admin_api_key`` and it is deleted, so emptying the key again later
+    generates a fresh one instead of reviving the old.
+    """
+    path = admin_digest_path(settings)
+    if settings.admin_api_key:
+        path.unlink(missing_ok=True)
+        return digest_key(secret, settings.admin_api_key), None
+    try:
+        return read_private_file(path).decode().strip(), None
+    except FileNotFoundError:
+        key = new_api_key()
+        digest = digest_key(secret, key)
+        write_private_file(path, digest.encode())
+        return digest, key

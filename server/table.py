@@ -8,6 +8,12 @@ registers a handler and its usage (which ``-h`` serves), as aiosmtpd's
 - ids, pages and counts (``id``, ``message_id``, ``page``, ``n``) are ASCII
   digits only (section 2);
 - ``{text}`` as the last argument is "the rest of the line".
+
+A handler is called as ``handler(server, session, **arguments)``; for a
+command with roles, as ``handler(server, session, me, **arguments)``, ``me``
+being the ``Identity`` the dispatcher checked (``dispatch``). ``server`` is
+what a handler may use of the running server (``Server``, which ``app.App``
+implements); ``session`` its connection's ``session.Session``.
 """
 
 from __future__ import annotations
@@ -15,10 +21,19 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from protocol.codec import parse_number, split_arguments
 from protocol.errors import BadRequest
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .limits import RateLimiter, SlidingWindow
+    from .push import Broker
+    from .requestlog import RequestLog
+    from .security import TokenClaims
+    from .storage.db import Database
+    from .tls import CertificatePaths
 
 __all__ = [
     "ADMIN",
@@ -29,6 +44,7 @@ __all__ = [
     "HELP_FLAGS",
     "Command",
     "Param",
+    "Server",
     "command",
 ]
 
@@ -49,6 +65,27 @@ class Param:
     rest_of_line: bool
     default: int | None
     required: bool
+
+
+class Server(Protocol):
+    """What the dispatcher and the handlers use of the running server (``app.App``)."""
+
+    settings: Settings
+    db: Database
+    broker: Broker
+    limiter: RateLimiter
+    failed_logins: SlidingWindow
+    request_log: RequestLog
+    secret: bytes
+    admin_digest: str
+    ca_pem: str
+    certificates: CertificatePaths
+
+    async def sync_everywhere(self) -> dict[str, Any]: ...
+
+    async def latest_logs(self, count: int) -> list[dict[str, Any]]: ...
+
+    def end_listeners_of(self, claims: TokenClaims) -> None: ...
 
 
 Handler = Callable[..., Awaitable[Any]]
