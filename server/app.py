@@ -2,11 +2,14 @@
 
 ``App`` holds what every connection shares (settings, database, limits,
 broker, request log, keys, certificates): it is the ``table.Server`` the
-dispatcher and the handlers use. It starts the TLS listener and stops it
+dispatcher and the handlers use. It starts the listener and stops it
 (letting requests in flight finish), reloads the settings (``/sync``), and
-admits each new connection (``admit``): served, refused with one answer
-(too many connections), or dropped. ``run_server`` runs it until SIGTERM or
-SIGINT and prints the start-up banner.
+decides who gets in: each socket is counted from its TCP accept (``accept``,
+then the TLS handshake by ``start_tls``), and each TLS connection is served,
+refused with one answer (too many connections), or dropped (``admit``). It
+also sweeps the push listeners' sessions (``end_dead_listeners``: a listener
+sends no request that would re-check it). ``run_server`` runs it until
+SIGTERM or SIGINT and prints the start-up banner.
 
 Where a request goes from there: ``connection`` (bytes in, replies out, in
 order), ``dispatch`` (checks, handler, status line), ``commands`` (handlers),
