@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import math
 
-from PySide6.QtCore import QEvent, QObject, QPoint
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QMainWindow,
     QMenu,
-    QSizePolicy,
     QSystemTrayIcon,
     QVBoxLayout,
     QWidget,
@@ -26,7 +25,7 @@ from PySide6.QtWidgets import (
 from ..errors import Action, ServiceError
 from ..i18n import current_language, install_translations
 from ..icon import app_icon
-from ..plain import PlainLabel, plain_notification
+from ..plain import PlainLabel, plain_notification, plain_tooltip
 from ..service import ChatService, ConnectionState
 from ..settings import Settings
 from .dialogs import ShortcutsDialog, confirm
@@ -35,7 +34,13 @@ from .notice import NoticeBar, Severity
 __all__ = ["ServiceWindow", "key_name"]
 
 
-def key_name(keys: str | QKeySequence.StandardKey) -> str:
+def quit_keys() -> QKeySequence:
+    """The platform's Quit keys; Ctrl+Q where it has none (some Linux desktops)."""
+    bindings = QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
+    return bindings[0] if bindings else QKeySequence("Ctrl+Q")
+
+
+def key_name(keys: str | QKeySequence | QKeySequence.StandardKey) -> str:
     """Keys as the desktop names them, in the UI's language ("Alt+Maj+Bas" in
     French, from Qt's own catalogue), so the list never mixes two languages."""
     return QKeySequence(keys).toString(QKeySequence.SequenceFormat.NativeText)
@@ -43,6 +48,7 @@ def key_name(keys: str | QKeySequence.StandardKey) -> str:
 
 RECONNECTED_NOTICE_MS = 4000
 NOTIFICATION_MS = 8000
+NAME_IN_STATUS_UNITS = 16  # the longest user name in the status bar, in line heights
 
 
 class ServiceWindow(QMainWindow):
@@ -78,11 +84,6 @@ class ServiceWindow(QMainWindow):
         self.setCentralWidget(container)
         self.connection_label = PlainLabel("", self)
         self.connection_label.setObjectName("connection-state")
-        # It names the user: clipped rather than widening the window.
-        self.connection_label.setSizePolicy(
-            QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred
-        )
-        self.connection_label.setMinimumWidth(self.fontMetrics().height() * 4)
         self.statusBar().addPermanentWidget(self.connection_label)
         self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
@@ -167,7 +168,7 @@ class ServiceWindow(QMainWindow):
         switch.triggered.connect(self.ask_switch_account)
         file_menu.addAction(switch)
         quit_action = QAction(self.tr("&Quit"), self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.setShortcut(quit_keys())
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
         help_menu = self.menuBar().addMenu(self.tr("&Help"))
@@ -179,7 +180,7 @@ class ServiceWindow(QMainWindow):
     def shortcut_rows(self) -> list[tuple[str, str]]:
         return [
             (key_name("F5"), self.tr("Refresh")),
-            (key_name(QKeySequence.StandardKey.Quit), self.tr("Quit")),
+            (key_name(quit_keys()), self.tr("Quit")),
             (key_name("F1"), self.tr("This list")),
         ]
 
@@ -239,9 +240,16 @@ class ServiceWindow(QMainWindow):
             ConnectionState.CONNECTING: self.tr("Connecting…"),
             ConnectionState.OFFLINE: self.tr("Offline"),
         }
-        who = f"{user.name} · {address}" if user is not None and address is not None else ""
-        self.connection_label.setText(f"{texts[state]}  {who}".strip())
-        self.connection_label.setAccessibleName(self.connection_label.text())
+        full = short = ""
+        if user is not None and address is not None:
+            # A long name is elided here (the whole line is in the tooltip):
+            # it must not widen the window.
+            room = self.fontMetrics().height() * NAME_IN_STATUS_UNITS
+            name = self.fontMetrics().elidedText(user.name, Qt.TextElideMode.ElideRight, room)
+            full, short = f"{user.name} · {address}", f"{name} · {address}"
+        self.connection_label.setText(f"{texts[state]}  {short}".strip())
+        self.connection_label.setToolTip(plain_tooltip(f"{texts[state]}  {full}".strip()))
+        self.connection_label.setAccessibleName(f"{texts[state]}  {full}".strip())
 
     def _state_changed(self, state: ConnectionState) -> None:
         self._update_connection_label()

@@ -60,7 +60,7 @@ from .composer import Composer
 __all__ = ["ConversationPane", "MessageListView"]
 
 BOTTOM_SLACK_PX = 4
-PENDING_MARK = "\U0001f552"  # a clock: written, not sent yet
+PENDING_MARK = "\u25f7"  # a clock face (in common fonts): written, not sent yet
 PENDING_PREVIEW = 80
 
 

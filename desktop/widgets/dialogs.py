@@ -103,6 +103,7 @@ class InfoDialog(QDialog):
         self.setObjectName("info")
         self.setWindowTitle(self.tr("Message details"))
         form = QFormLayout(self)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
         unit = self.fontMetrics().height()
 
         def add(label: str, value: str, *, scroll: bool = False) -> None:
@@ -111,6 +112,7 @@ class InfoDialog(QDialog):
             field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             field.setAccessibleName(label)
             field.setMinimumWidth(unit * 12)
+            field.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
             if not scroll:
                 form.addRow(label, field)
                 return
