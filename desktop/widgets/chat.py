@@ -457,6 +457,7 @@ class ChatWindow(ServiceWindow):
             current = self.drafts.get(key)
             self.drafts.set(key, f"{current}\n{flying.text}" if current else flying.text)
             self.drafts.save()
+            self.conversations.set_draft(flying.partner, self.drafts.get(key))
         self._flush_outbox()
         return True
 
@@ -519,6 +520,7 @@ class ChatWindow(ServiceWindow):
             # Sent after the user moved to another conversation: the text
             # saved as that conversation's draft went out.
             self.drafts.set(key, "")
+            self.conversations.set_draft(message.recipient, "")
         self.drafts.save()
 
     def _message_received(self, message: Message) -> None:

@@ -34,7 +34,7 @@ from protocol.models import Message, User
 
 from ..formatting import full_time
 from ..models import RestrictionModel, UserTableModel
-from ..plain import PlainLabel, PlainToolTipDelegate
+from ..plain import PlainLabel, PlainToolTipDelegate, breakable
 
 __all__ = [
     "DirectoryDialog",
@@ -76,7 +76,7 @@ def confirm(
     box = QMessageBox(
         QMessageBox.Icon.Warning if destructive else QMessageBox.Icon.Question,
         title,
-        text,
+        breakable(text),  # a long unbroken name must not make it wider than the screen
         QMessageBox.StandardButton.Cancel,
         parent,
     )

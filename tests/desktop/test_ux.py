@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication, QPushButton
+from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 
 from desktop.models import MessageModel
 from desktop.service import ChatService
@@ -54,6 +54,14 @@ def test_long_unbroken_text_wraps_and_dialogs_fit(
     assert rect.width() <= view.viewport().width()
     assert rect.height() > 3 * view.fontMetrics().height()  # wrapped on several lines
     assert shop.minimumSizeHint().width() < width  # the long name does not widen it
+    # The confirmation naming them fits the screen too.
+    shop.block(client["id"])
+    qtbot.waitUntil(lambda: shop.findChild(QMessageBox, "confirm") is not None, timeout=WAIT_MS)
+    box = shop.findChild(QMessageBox, "confirm")
+    qtbot.waitUntil(box.isVisible, timeout=WAIT_MS)
+    _settle(qtbot)
+    assert box.frameGeometry().width() <= _screen().width()
+    box.reject()
     # The details dialog fits the screen, its buttons on it.
     view.setCurrentIndex(shop.messages.index(0, 0))
     view.info_action.trigger()
