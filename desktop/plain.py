@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 __all__ = [
+    "ZERO_WIDTH_SPACE",
     "PlainLabel",
     "PlainToolTipDelegate",
     "breakable",

@@ -19,7 +19,7 @@ from PySide6.QtGui import QHelpEvent, QTextDocument
 from PySide6.QtGui import Qt as GuiQt
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QToolTip, QWidget
 
-from desktop.plain import plain_notification, plain_tooltip
+from desktop.plain import ZERO_WIDTH_SPACE, plain_notification, plain_tooltip
 from desktop.widgets import Severity
 from tests.support import ADMIN_KEY
 
@@ -30,7 +30,9 @@ HOSTILE_TEXT = HOSTILE + " &amp; <i>fin</i>"
 
 
 def shown(text: str, text_format: Qt.TextFormat = Qt.TextFormat.AutoText) -> str:
-    """What a person reads of ``text`` shown in ``text_format``."""
+    """What a person reads of ``text`` shown in ``text_format`` (zero-width
+    spaces, the break opportunities given to long words, are invisible)."""
+    text = text.replace(ZERO_WIDTH_SPACE, "")
     rich = text_format == Qt.TextFormat.RichText or (
         text_format == Qt.TextFormat.AutoText and GuiQt.mightBeRichText(text)
     )
