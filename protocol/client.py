@@ -19,7 +19,16 @@ from typing import Any
 
 from .codec import NEED_DATA, Push, Reply, ReplyReader, encode_request, encode_text
 from .errors import ConnectionLost, StatusError
-from .models import ConversationSummary, LogEntry, Message, Page, Restriction, Session, User
+from .models import (
+    ConversationSummary,
+    LogEntry,
+    Message,
+    Page,
+    ReadMark,
+    Restriction,
+    Session,
+    User,
+)
 
 __all__ = ["ClientState", "TchatatorClient", "fetch_ca"]
 
@@ -171,6 +180,14 @@ class TchatatorClient:
 
     async def conversation(self, partner: int, page: int = 0) -> Page:
         return _page(await self.request("/conversation", partner, page))
+
+    async def peek(self, partner: int, page: int = 0) -> Page:
+        """``/apercu``: a ``/conversation`` page that marks nothing read."""
+        return _page(await self.request("/apercu", partner, page))
+
+    async def mark_read(self, partner: int, up_to: int) -> ReadMark:
+        """``/lu``: what ``partner`` sent me, up to message ``up_to``, is read."""
+        return ReadMark.from_json((await self.request("/lu", partner, up_to)).body or {})
 
     async def info(self, message_id: int) -> Message:
         return Message.from_json((await self.request("/info", message_id)).body or {})

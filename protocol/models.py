@@ -15,6 +15,7 @@ __all__ = [
     "LogEntry",
     "Message",
     "Page",
+    "ReadMark",
     "Restriction",
     "Session",
     "User",
@@ -85,6 +86,10 @@ class Page:
     pages: int
     total: int
     messages: tuple[Message, ...]
+    # ``/apercu`` only: unread messages to me in the conversation, and my
+    # oldest unread one there as (message id, page holding it).
+    unread: int | None = None
+    first_unread: tuple[int, int] | None = None
 
     @classmethod
     def empty(cls) -> Page:
@@ -92,11 +97,33 @@ class Page:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Page:
+        first = data.get("first_unread")
         return cls(
             int(data["page"]),
             int(data["pages"]),
             int(data["total"]),
             tuple(Message.from_json(item) for item in data["messages"]),
+            int(data["unread"]) if data.get("unread") is not None else None,
+            (int(first["id"]), int(first["page"])) if first else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMark:
+    """The answer to ``/lu``: what it marked, and what stays unread."""
+
+    ids: tuple[int, ...]
+    read_at: datetime | None
+    unread: int
+    total_unread: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReadMark:
+        return cls(
+            tuple(int(item) for item in data["ids"]),
+            parse_time(data.get("read_at")),
+            int(data["unread"]),
+            int(data["total_unread"]),
         )
 
 

@@ -245,6 +245,86 @@ async def cmd_conversation(
 
 
 @command(
+    "/apercu {id} {page=0}",
+    roles=CLIENT_PRO,
+    description=(
+        "Like /conversation, but marks nothing read; also says where your oldest "
+        "unread message of that conversation is."
+    ),
+)
+async def cmd_apercu(
+    server: Server, session: Session, me: Identity, id: int, page: int
+) -> dict[str, Any] | None:
+    """Raises: NotFound (no such user), PageOutOfRange."""
+    size = server.settings.max_messages
+    peeked = await server.db.read(
+        rules.peek_conversation,
+        reader_id=me.id,
+        reader_role=me.role,
+        other_id=id,
+        page=page,
+        size=size,
+    )
+    exists, total, rows = peeked.page
+    if not exists:
+        raise NotFound(f"no user {id}")
+    if total == 0:
+        return None
+    pages = _check_page(page, total, size)
+    first_unread = None
+    if peeked.first_unread is not None:
+        oldest_id, oldest_seq = peeked.first_unread
+        first_unread = {"id": oldest_id, "page": (total - oldest_seq) // size}
+    return {
+        "page": page,
+        "pages": pages,
+        "total": total,
+        "messages": [queries.message_json(row) for row in rows],
+        "unread": peeked.unread,
+        "first_unread": first_unread,
+    }
+
+
+@command(
+    "/lu {id} {message_id}",
+    roles=CLIENT_PRO,
+    description=(
+        "Mark read the messages user {id} sent you, up to message {message_id} "
+        "(what you have seen); answers how many stay unread."
+    ),
+)
+async def cmd_lu(
+    server: Server, session: Session, me: Identity, id: int, message_id: int
+) -> dict[str, Any]:
+    """Raises: NotFound (no such user)."""
+    now = utc_now()
+    marked = await server.db.write(
+        rules.mark_read_up_to,
+        reader_id=me.id,
+        reader_role=me.role,
+        other_id=id,
+        up_to=message_id,
+        now=now,
+    )
+    if not marked.exists:
+        raise NotFound(f"no user {id}")
+    stamp = queries.iso(now) if marked.ids else None
+    if marked.ids:
+        server.broker.publish(
+            (id, me.id),
+            "lu",
+            {"ids": marked.ids, "reader": me.id, "read_at": stamp},
+            exclude=session.listener,
+        )
+    return {
+        "ids": marked.ids,
+        "read_at": stamp,
+        "unread": marked.unread,
+        "total_unread": marked.total_unread,
+    }
+
+
+@command(
     "/info {message_id}",
     roles=AUTHENTICATED,
     description="One message, with its times; for its sender, its recipient and the admin.",

@@ -31,11 +31,16 @@ __all__ = [
     "BAN",
     "BLOCK",
     "ConversationPage",
+    "PeekedPage",
+    "ReadUpTo",
     "check_text",
+    "conversation_pair",
     "delete_message",
     "edit_message",
     "impose_sanction",
     "lift_sanction",
+    "mark_read_up_to",
+    "peek_conversation",
     "read_conversation",
     "send_message",
 ]
@@ -163,24 +168,95 @@ class ConversationPage(NamedTuple):
     rows: list[Any]  # the page's messages in MessageRow order, oldest first
 
 
+def conversation_pair(
+    connection: Connection, *, reader_id: int, reader_role: str, other_id: int
+) -> tuple[bool, tuple[int, int] | None]:
+    """Whether ``other_id`` exists, and (client, pro) when a conversation may exist."""
+    if other_id == ADMIN_ID:
+        return True, None
+    # A removed user's history stays readable (and markable) by the other party.
+    other = queries.get_user(connection, other_id, include_removed=True)
+    if other is None:
+        return False, None
+    if reader_role == "client" and other.role == "pro":
+        return True, (reader_id, other_id)
+    if reader_role == "pro" and other.role == "client":
+        return True, (other_id, reader_id)
+    return True, None  # no conversation can exist between these two
+
+
 def read_conversation(
     connection: Connection, *, reader_id: int, reader_role: str, other_id: int, page: int, size: int
 ) -> ConversationPage:
     """``/conversation``'s read: page ``page`` of the messages between two users."""
-    if other_id == ADMIN_ID:
-        return ConversationPage(True, 0, [])
-    # A removed user's history stays readable (and markable) by the other party.
-    other = queries.get_user(connection, other_id, include_removed=True)
-    if other is None:
-        return ConversationPage(False, 0, [])
-    if reader_role == "client" and other.role == "pro":
-        client_id, pro_id = reader_id, other_id
-    elif reader_role == "pro" and other.role == "client":
-        client_id, pro_id = other_id, reader_id
-    else:
-        return ConversationPage(True, 0, [])  # no conversation can exist between these two
-    total, rows = queries.conversation_page(connection, client_id, pro_id, page, size)
+    exists, pair = conversation_pair(
+        connection, reader_id=reader_id, reader_role=reader_role, other_id=other_id
+    )
+    if pair is None:
+        return ConversationPage(exists, 0, [])
+    total, rows = queries.conversation_page(connection, *pair, page, size)
     return ConversationPage(True, total, rows)
+
+
+class PeekedPage(NamedTuple):
+    page: ConversationPage
+    first_unread: tuple[int, int] | None  # (id, seq) of the reader's oldest unread there
+    unread: int  # unread messages to the reader there
+
+
+def peek_conversation(
+    connection: Connection, *, reader_id: int, reader_role: str, other_id: int, page: int, size: int
+) -> PeekedPage:
+    """``/apercu``'s read: ``/conversation``'s page, marking nothing, and where the
+    reader's oldest unread message is."""
+    read = read_conversation(
+        connection,
+        reader_id=reader_id,
+        reader_role=reader_role,
+        other_id=other_id,
+        page=page,
+        size=size,
+    )
+    if read.total == 0:
+        return PeekedPage(read, None, 0)
+    _, pair = conversation_pair(
+        connection, reader_id=reader_id, reader_role=reader_role, other_id=other_id
+    )
+    assert pair is not None
+    conversation = queries.get_conversation(connection, *pair)
+    oldest = queries.first_unread(connection, reader_id, conversation[0])
+    unread, _ = queries.unread_counts(connection, reader_id, conversation[0])
+    first = None if oldest is None else (int(oldest[0]), int(oldest[1]))
+    return PeekedPage(read, first, unread)
+
+
+class ReadUpTo(NamedTuple):
+    exists: bool  # False: no such user (404)
+    ids: list[int]  # the messages marked read, oldest first
+    unread: int  # unread messages to the reader left in that conversation
+    total_unread: int  # and in all (``/liste``'s total)
+
+
+def mark_read_up_to(
+    connection: Connection,
+    *,
+    reader_id: int,
+    reader_role: str,
+    other_id: int,
+    up_to: int,
+    now: datetime,
+) -> ReadUpTo:
+    """``/lu``: what ``other_id`` sent the reader, up to message ``up_to``, is read."""
+    exists, pair = conversation_pair(
+        connection, reader_id=reader_id, reader_role=reader_role, other_id=other_id
+    )
+    conversation = None if pair is None else queries.get_conversation(connection, *pair)
+    if conversation is None:
+        total = queries.unread_counts(connection, reader_id, -1)[1] if exists else 0
+        return ReadUpTo(exists, [], 0, total)
+    ids = queries.mark_read_up_to(connection, reader_id, conversation[0], up_to, now)
+    unread, total = queries.unread_counts(connection, reader_id, conversation[0])
+    return ReadUpTo(True, ids, unread, total)
 
 
 # --- sanctions ---------------------------------------------------------------------------

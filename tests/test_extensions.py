@@ -303,3 +303,58 @@ def test_ca_is_the_ca_file(server, world) -> None:
     banner = "\n".join(server.output)
     assert body["fingerprint"] in banner
     expect(world.cl.ask("/ca x"), 400)
+
+
+# --------------------------------------------------------------------------- /apercu, /lu
+
+
+def test_apercu_marks_nothing_and_finds_the_oldest_unread(world) -> None:
+    ids = [expect(world.cl.ask(f"/message {world.a['id']} n{i}"), 200)["id"] for i in range(7)]
+    body = expect(world.pa.ask(f"/apercu {world.c['id']}"), 200)
+    assert (body["page"], body["pages"], body["total"]) == (0, 3, 7)
+    assert [m["id"] for m in body["messages"]] == ids[-3:]
+    assert all(m["read_at"] is None for m in body["messages"])
+    # 7 messages, 3 a page from the newest: the oldest is alone on page 2.
+    assert body["unread"] == 7 and body["first_unread"] == {"id": ids[0], "page": 2}
+    deep = expect(world.pa.ask(f"/apercu {world.c['id']} 2"), 200)
+    assert [m["id"] for m in deep["messages"]] == ids[:1]
+    (only,) = expect(world.pa.ask("/discussions"), 200)["conversations"]
+    assert only["unread"] == 7  # looking marked nothing
+    expect(world.pa.ask(f"/apercu {world.c['id']} 3"), 416)
+    expect(world.pa.ask(f"/apercu {NO_SUCH_ID}"), 404)
+    expect(world.pb.ask(f"/apercu {world.c['id']}"), 204)  # never written to each other
+    expect(world.admin.ask(f"/apercu {world.c['id']}"), 403)
+
+
+def test_lu_marks_read_up_to_a_message(world) -> None:
+    ids = [expect(world.cl.ask(f"/message {world.a['id']} n{i}"), 200)["id"] for i in range(7)]
+    expect(world.pa.ask(f"/message {world.c['id']} réponse"), 200)  # mine: never "read by me"
+    expect(world.cl.ask("/push on"), 200)
+    body = expect(world.pa.ask(f"/lu {world.c['id']} {ids[3]}"), 200)
+    assert body["ids"] == ids[:4]
+    assert body["unread"] == 3 and body["total_unread"] == 3
+    utc(body["read_at"])
+    push = world.cl.push()
+    assert push.event == "lu" and push.data["ids"] == ids[:4]
+    assert push.data["reader"] == world.a["id"]
+    assert expect(world.pa.ask("/liste"), 200)["total"] == 3
+    peek = expect(world.pa.ask(f"/apercu {world.c['id']}"), 200)
+    assert peek["first_unread"] == {"id": ids[4], "page": 1} and peek["unread"] == 3
+    # Again: nothing left to mark below that id.
+    again = expect(world.pa.ask(f"/lu {world.c['id']} {ids[3]}"), 200)
+    assert again == {"ids": [], "read_at": None, "unread": 3, "total_unread": 3}
+    # Up to a later id (even one past the newest) marks the rest.
+    rest = expect(world.pa.ask(f"/lu {world.c['id']} {ids[-1] + 1000}"), 200)
+    assert rest["ids"] == ids[4:] and rest["unread"] == 0 and rest["total_unread"] == 0
+    expect(world.pa.ask("/liste"), 204)
+    # The client's own messages to the pro are not the client's to mark.
+    assert expect(world.cl.ask(f"/lu {world.a['id']} {ids[-1]}"), 200)["ids"] == []
+
+
+def test_lu_arguments(world, connect) -> None:
+    expect(world.pa.ask(f"/lu {NO_SUCH_ID} 1"), 404)
+    expect(world.pa.ask(f"/lu {world.c['id']}"), 400)
+    expect(world.pa.ask(f"/lu {world.c['id']} x"), 400)
+    assert expect(world.pb.ask(f"/lu {world.c['id']} 1"), 200)["ids"] == []
+    expect(world.admin.ask(f"/lu {world.c['id']} 1"), 403)
+    expect(connect().ask(f"/lu {world.c['id']} 1"), 401)

@@ -610,6 +610,60 @@ def mark_read(
     _leave_unread(connection, recipient, [row[0] for row in marked if row[1] is None])
 
 
+_SQL_FIRST_UNREAD = Statement(
+    "SELECT id, seq FROM messages WHERE recipient_id = :me AND conversation_id = :conversation"
+    " AND read_at IS NULL AND deleted_at IS NULL ORDER BY seq LIMIT 1"
+)
+_SQL_UNREAD_IN_CONVERSATION = Statement(
+    "SELECT count(*) FROM messages WHERE recipient_id = :me AND conversation_id = :conversation"
+    " AND read_at IS NULL AND deleted_at IS NULL"
+)
+_SQL_MARK_READ_UP_TO = Statement(
+    "UPDATE messages SET read_at = :at WHERE recipient_id = :me AND conversation_id = :conversation"
+    " AND read_at IS NULL AND deleted_at IS NULL AND id <= :up_to"
+    " RETURNING id, recipient_seq"
+)
+
+
+def first_unread(connection: Connection, recipient: int, conversation_id: int) -> Any:
+    """(id, seq) of the oldest unread, undeleted message to ``recipient`` there, or None."""
+    return first(connection, _SQL_FIRST_UNREAD, {"me": recipient, "conversation": conversation_id})
+
+
+def unread_counts(connection: Connection, recipient: int, conversation_id: int) -> tuple[int, int]:
+    """Unread messages to ``recipient``: in that conversation, and in all."""
+    here = first(
+        connection,
+        _SQL_UNREAD_IN_CONVERSATION,
+        {"me": recipient, "conversation": conversation_id},
+    )
+    total = first(connection, _SQL_UNREAD_TOTAL, {"me": recipient})
+    return (0 if here is None else int(here[0])), (0 if total is None else int(total[0]))
+
+
+def mark_read_up_to(
+    connection: Connection,
+    recipient: int,
+    conversation_id: int,
+    up_to: int,
+    read_at: datetime,
+) -> list[int]:
+    """Mark read every unread message to ``recipient`` in the conversation with an
+    id up to ``up_to``; returns their ids, oldest first."""
+    marked = rows(
+        connection,
+        _SQL_MARK_READ_UP_TO,
+        {
+            "me": recipient,
+            "conversation": conversation_id,
+            "up_to": up_to,
+            "at": db_time(connection, read_at),
+        },
+    )
+    _leave_unread(connection, recipient, [row[1] for row in marked])
+    return sorted(int(row[0]) for row in marked)
+
+
 def conversations_of(
     connection: Connection, user_id: int, role: str, page: int, size: int
 ) -> tuple[int, list[Discussion]]:
