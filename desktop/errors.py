@@ -23,6 +23,7 @@ class Action(enum.Enum):
     TRUST = "trust"
     CONVERSATIONS = "conversations"
     HISTORY = "history"
+    READ = "read"
     SEND = "send"
     EDIT = "edit"
     DELETE = "delete"

@@ -132,6 +132,8 @@ class ChatService(QObject):
     message_changed = Signal(object)  # Message
     message_deleted = Signal(int, object)  # message id, deleted_at
     messages_read = Signal(object, object)  # [ids], read_at
+    read_marked = Signal(int, object)  # partner, ReadMark (what stays unread)
+    unread_total_loaded = Signal(int)
     info_loaded = Signal(object)  # Message
     restriction_changed = Signal(int, str, object)  # client id, action, until or None
     restrictions_loaded = Signal(object)  # [Restriction]
@@ -454,9 +456,26 @@ class ChatService(QObject):
 
     @async_slot(int, int)
     async def load_history(self, partner: int, page: int = 0) -> None:
-        result = await self._call(Action.HISTORY, lambda c: c.conversation(partner, page), partner)
+        """A page of the conversation with ``partner``, marking nothing read (``/apercu``)."""
+        result = await self._call(Action.HISTORY, lambda c: c.peek(partner, page), partner)
         if result is not _FAILED:
             self.history_loaded.emit(partner, page, result)
+
+    @async_slot(int, int)
+    async def mark_read(self, partner: int, up_to: int) -> None:
+        """What ``partner`` sent me up to message ``up_to`` was shown (``/lu``)."""
+        result = await self._call(Action.READ, lambda c: c.mark_read(partner, up_to), partner)
+        if result is not _FAILED:
+            if result.ids:
+                self.messages_read.emit(list(result.ids), result.read_at or _now())
+            self.read_marked.emit(partner, result)
+
+    @async_slot()
+    async def load_unread_total(self) -> None:
+        """The user's unread total, all conversations (``/liste``'s ``total``)."""
+        result = await self._call(Action.CONVERSATIONS, lambda c: c.unread(0))
+        if result is not _FAILED:
+            self.unread_total_loaded.emit(result.total)
 
     @async_slot(int, str)
     async def send_message(self, partner: int, text: str) -> None:

@@ -190,232 +190,253 @@
 <context>
     <name>ChatWindow</name>
     <message>
-        <location filename="../widgets/chat.py" line="226"/>
+        <location filename="../widgets/chat.py" line="241"/>
         <source>Search a conversation</source>
         <translation>Rechercher une conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="159"/>
+        <location filename="../widgets/chat.py" line="170"/>
         <source>&amp;File</source>
         <translation>&amp;Fichier</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="160"/>
+        <location filename="../widgets/chat.py" line="171"/>
         <source>&amp;Refresh</source>
         <translation>&amp;Actualiser</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="164"/>
+        <location filename="../widgets/chat.py" line="175"/>
         <source>&amp;Conversation</source>
         <translation>&amp;Conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="165"/>
+        <location filename="../widgets/chat.py" line="176"/>
         <source>&amp;New conversation…</source>
         <translation>&amp;Nouvelle conversation…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="171"/>
+        <location filename="../widgets/chat.py" line="182"/>
         <source>&amp;Search a conversation</source>
         <translation>&amp;Rechercher une conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="175"/>
+        <location filename="../widgets/chat.py" line="186"/>
+        <source>&amp;Find in the conversation</source>
+        <translation>&amp;Chercher dans la conversation</translation>
+    </message>
+    <message>
+        <location filename="../widgets/chat.py" line="190"/>
         <source>Next &amp;unread conversation</source>
         <translation>Conversation non l&amp;ue suivante</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="179"/>
+        <location filename="../widgets/chat.py" line="194"/>
         <source>Jump to the &amp;latest message</source>
         <translation>Aller au &amp;dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="183"/>
+        <location filename="../widgets/chat.py" line="198"/>
         <source>&amp;Write a message</source>
         <translation>É&amp;crire un message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="195"/>
+        <location filename="../widgets/chat.py" line="210"/>
         <source>&amp;Moderation</source>
         <translation>&amp;Modération</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="197"/>
+        <location filename="../widgets/chat.py" line="212"/>
         <source>&amp;Block this customer…</source>
         <translation>&amp;Bloquer ce client…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="200"/>
+        <location filename="../widgets/chat.py" line="215"/>
         <source>Un&amp;block this customer</source>
         <translation>&amp;Débloquer ce client</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="203"/>
+        <location filename="../widgets/chat.py" line="218"/>
         <source>B&amp;an this customer…</source>
         <translation>Ba&amp;nnir ce client…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="206"/>
+        <location filename="../widgets/chat.py" line="221"/>
         <source>&amp;Lift the ban</source>
         <translation>&amp;Lever le ban</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="215"/>
+        <location filename="../widgets/chat.py" line="230"/>
         <source>&amp;Blocks and bans…</source>
         <translation>Blocages et &amp;bans…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="224"/>
+        <location filename="../widgets/chat.py" line="239"/>
         <source>Send the message</source>
         <translation>Envoyer le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="225"/>
+        <location filename="../widgets/chat.py" line="240"/>
         <source>New line in the message</source>
         <translation>Nouvelle ligne dans le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="227"/>
+        <location filename="../widgets/chat.py" line="242"/>
+        <source>Find in the conversation</source>
+        <translation>Chercher dans la conversation</translation>
+    </message>
+    <message>
+        <location filename="../widgets/chat.py" line="243"/>
         <source>Next unread conversation</source>
         <translation>Conversation non lue suivante</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="228"/>
+        <location filename="../widgets/chat.py" line="244"/>
         <source>Jump to the latest message</source>
         <translation>Aller au dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="229"/>
+        <location filename="../widgets/chat.py" line="245"/>
         <source>Write a message</source>
         <translation>Écrire un message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="230"/>
+        <location filename="../widgets/chat.py" line="246"/>
         <source>Edit the selected message</source>
         <translation>Modifier le message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="231"/>
+        <location filename="../widgets/chat.py" line="247"/>
         <source>Delete the selected message</source>
         <translation>Supprimer le message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="232"/>
+        <location filename="../widgets/chat.py" line="248"/>
         <source>Details of the selected message</source>
         <translation>Détails du message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="235"/>
+        <location filename="../widgets/chat.py" line="251"/>
         <source>Edit my last message</source>
         <translation>Modifier mon dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="237"/>
+        <location filename="../widgets/chat.py" line="253"/>
         <source>Cancel editing</source>
         <translation>Annuler la modification</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="240"/>
+        <location filename="../widgets/chat.py" line="256"/>
         <source>New conversation</source>
         <translation>Nouvelle conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="242"/>
+        <location filename="../widgets/chat.py" line="258"/>
         <source>Blocks and bans</source>
         <translation>Blocages et bannissements</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="358"/>
+        <location filename="../widgets/chat.py" line="347"/>
+        <source>%1 Trying again in %2 s.</source>
+        <translation>%1 Nouvel essai dans %2 s.</translation>
+    </message>
+    <message>
+        <location filename="../widgets/chat.py" line="356"/>
+        <location filename="../widgets/chat.py" line="423"/>
+        <source>Loading…</source>
+        <translation>Chargement…</translation>
+    </message>
+    <message>
+        <location filename="../widgets/chat.py" line="446"/>
         <source>No unread conversation.</source>
         <translation>Aucune conversation non lue.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="234"/>
+        <location filename="../widgets/chat.py" line="250"/>
         <source>%1 (empty message)</source>
         <translation>%1 (message vide)</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="485"/>
+        <location filename="../widgets/chat.py" line="573"/>
         <source>Delete the message</source>
         <translation>Supprimer le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="486"/>
+        <location filename="../widgets/chat.py" line="574"/>
         <source>Delete this message? Its text is erased for both of you.</source>
         <translation>Supprimer ce message ? Son texte sera effacé pour vous deux.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="487"/>
+        <location filename="../widgets/chat.py" line="575"/>
         <source>&amp;Delete</source>
         <translation>&amp;Supprimer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="550"/>
+        <location filename="../widgets/chat.py" line="638"/>
         <source>someone</source>
         <translation>quelqu&apos;un</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="553"/>
+        <location filename="../widgets/chat.py" line="641"/>
         <source>New message from %1</source>
         <translation>Nouveau message de %1</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="599"/>
+        <location filename="../widgets/chat.py" line="681"/>
         <source>Block</source>
         <translation>Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="600"/>
+        <location filename="../widgets/chat.py" line="682"/>
         <source>Block %1? They cannot write to you for %2 h.</source>
         <translation>Bloquer %1 ? Ce client ne pourra plus vous écrire pendant %2 h.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="603"/>
+        <location filename="../widgets/chat.py" line="685"/>
         <source>&amp;Block</source>
         <translation>&amp;Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="614"/>
+        <location filename="../widgets/chat.py" line="696"/>
         <source>Ban</source>
         <translation>Bannir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="615"/>
+        <location filename="../widgets/chat.py" line="697"/>
         <source>Ban %1? They cannot write to you until you lift the ban.</source>
         <translation>Bannir %1 ? Ce client ne pourra plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="618"/>
+        <location filename="../widgets/chat.py" line="700"/>
         <source>B&amp;an</source>
         <translation>Ba&amp;nnir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="628"/>
+        <location filename="../widgets/chat.py" line="710"/>
         <source>blocked</source>
         <translation>bloqué·e</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="630"/>
+        <location filename="../widgets/chat.py" line="712"/>
         <source>banned</source>
         <translation>banni·e</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="653"/>
+        <location filename="../widgets/chat.py" line="735"/>
         <source>%1 is blocked until %2.</source>
         <translation>%1 ne peut plus vous écrire jusqu&apos;au %2.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="654"/>
+        <location filename="../widgets/chat.py" line="736"/>
         <source>%1 can write to you again.</source>
         <translation>%1 peut de nouveau vous écrire.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="655"/>
+        <location filename="../widgets/chat.py" line="737"/>
         <source>%1 is banned until you lift the ban.</source>
         <translation>%1 ne peut plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="656"/>
+        <location filename="../widgets/chat.py" line="738"/>
         <source>The ban on %1 is lifted.</source>
         <translation>Ban levé pour %1.</translation>
     </message>
@@ -544,8 +565,8 @@
     <name>ConversationList</name>
     <message>
         <location filename="../widgets/conversation_list.py" line="64"/>
-        <source>Search (Ctrl+F)</source>
-        <translation>Rechercher (Ctrl+F)</translation>
+        <source>Search (Ctrl+K)</source>
+        <translation>Rechercher (Ctrl+K)</translation>
     </message>
     <message>
         <location filename="../widgets/conversation_list.py" line="65"/>
@@ -593,52 +614,62 @@
 <context>
     <name>ConversationPane</name>
     <message>
-        <location filename="../widgets/conversation.py" line="391"/>
+        <location filename="../widgets/conversation.py" line="565"/>
         <source>Choose a conversation in the list.</source>
         <translation>Choisissez une conversation dans la liste.</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="409"/>
+        <location filename="../widgets/conversation.py" line="583"/>
         <source>Conversation with</source>
         <translation>Conversation avec</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="415"/>
+        <location filename="../widgets/conversation.py" line="589"/>
         <source>&amp;Block</source>
         <translation>&amp;Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="417"/>
+        <location filename="../widgets/conversation.py" line="591"/>
         <source>Stop this customer writing to you for a while</source>
         <translation>Empêcher ce client de vous écrire pendant un temps</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="418"/>
+        <location filename="../widgets/conversation.py" line="592"/>
         <source>Unbloc&amp;k</source>
         <translation>&amp;Débloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="420"/>
+        <location filename="../widgets/conversation.py" line="594"/>
         <source>B&amp;an</source>
         <translation>Ba&amp;nnir</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="422"/>
+        <location filename="../widgets/conversation.py" line="596"/>
         <source>Stop this customer writing to you until you lift it</source>
         <translation>Empêcher ce client de vous écrire jusqu&apos;à la levée du ban</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="423"/>
+        <location filename="../widgets/conversation.py" line="597"/>
         <source>Lift &amp;ban</source>
         <translation>&amp;Lever le ban</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="466"/>
+        <location filename="../widgets/conversation.py" line="654"/>
+        <source>No result</source>
+        <translation>Aucun résultat</translation>
+    </message>
+    <message>
+        <location filename="../widgets/conversation.py" line="657"/>
+        <source>%1 of %2</source>
+        <translation>%1 sur %2</translation>
+    </message>
+    <message>
+        <location filename="../widgets/conversation.py" line="679"/>
         <source>Messages with %1</source>
         <translation>Messages avec %1</translation>
     </message>
     <message numerus="yes">
-        <location filename="../widgets/conversation.py" line="476"/>
+        <location filename="../widgets/conversation.py" line="689"/>
         <source>%n message(s) waiting for the connection:</source>
         <translation>
             <numerusform>%n message en attente de connexion :</numerusform>
@@ -646,22 +677,22 @@
         </translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="496"/>
+        <location filename="../widgets/conversation.py" line="709"/>
         <source>customer</source>
         <translation>client</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="496"/>
+        <location filename="../widgets/conversation.py" line="709"/>
         <source>professional</source>
         <translation>professionnel</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="499"/>
+        <location filename="../widgets/conversation.py" line="712"/>
         <source>blocked until %1</source>
         <translation>bloqué·e jusqu&apos;au %1</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="501"/>
+        <location filename="../widgets/conversation.py" line="714"/>
         <source>banned</source>
         <translation>banni·e</translation>
     </message>
@@ -702,159 +733,178 @@
 <context>
     <name>Errors</name>
     <message>
-        <location filename="../errors.py" line="60"/>
+        <location filename="../errors.py" line="61"/>
         <source>The message is empty or malformed: nothing was sent.</source>
         <translation>Le message est vide ou mal formé : rien n&apos;a été envoyé.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="62"/>
+        <location filename="../errors.py" line="63"/>
         <source>The configuration file is invalid: the server kept its settings.</source>
         <translation>Le fichier de configuration est invalide : le serveur garde ses réglages.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="65"/>
+        <location filename="../errors.py" line="66"/>
         <source>The server refused the request as malformed.</source>
         <translation>Le serveur a refusé la requête comme mal formée.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="68"/>
+        <location filename="../errors.py" line="69"/>
         <source>This API key (or session) is not valid on this server.</source>
         <translation>Cette clé d&apos;API (ou cette session) n&apos;est pas valable sur ce serveur.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="69"/>
+        <location filename="../errors.py" line="70"/>
         <source>Your session is no longer valid: log in again.</source>
         <translation>Votre session n&apos;est plus valable : reconnectez-vous.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="72"/>
+        <location filename="../errors.py" line="73"/>
         <source>You cannot write to this person: a block or a ban is in force, or the rules do not allow it.</source>
         <translation>Vous ne pouvez pas écrire à cette personne : un blocage ou un bannissement est en cours, ou les règles ne le permettent pas.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="78"/>
+        <location filename="../errors.py" line="79"/>
         <source>Only the sender of a message can change it.</source>
         <translation>Seul l&apos;expéditeur d&apos;un message peut le modifier.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="80"/>
+        <location filename="../errors.py" line="81"/>
         <source>This message is not one of yours.</source>
         <translation>Ce message ne vous concerne pas.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="81"/>
+        <location filename="../errors.py" line="82"/>
         <source>You are not allowed to do this.</source>
         <translation>Vous n&apos;avez pas le droit de faire cela.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="84"/>
+        <location filename="../errors.py" line="85"/>
         <source>There is no ban to lift on this customer.</source>
         <translation>Ce client n&apos;a pas de ban à lever.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="86"/>
+        <location filename="../errors.py" line="87"/>
         <source>There is no block to lift on this customer.</source>
         <translation>Ce client n&apos;a pas de blocage à lever.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="88"/>
+        <location filename="../errors.py" line="89"/>
         <source>This customer does not exist.</source>
         <translation>Ce client n&apos;existe pas.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="90"/>
+        <location filename="../errors.py" line="91"/>
         <source>This message does not exist any more.</source>
         <translation>Ce message n&apos;existe plus.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="92"/>
+        <location filename="../errors.py" line="93"/>
         <source>The server cannot find its configuration file.</source>
         <translation>Le serveur ne trouve pas son fichier de configuration.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="93"/>
+        <location filename="../errors.py" line="94"/>
         <source>This person does not exist (any more).</source>
         <translation>Cette personne n&apos;existe pas (ou plus).</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="96"/>
+        <location filename="../errors.py" line="97"/>
         <source>You have already blocked this customer.</source>
         <translation>Vous avez déjà bloqué ce client.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="98"/>
+        <location filename="../errors.py" line="99"/>
         <source>You have already banned this customer.</source>
         <translation>Vous avez déjà banni ce client.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="99"/>
+        <location filename="../errors.py" line="100"/>
         <source>This is already done.</source>
         <translation>C&apos;est déjà fait.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="103"/>
+        <location filename="../errors.py" line="104"/>
         <source>The message is too long: at most %1 characters.</source>
         <translation>Le message est trop long : %1 caractères au plus.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="106"/>
+        <location filename="../errors.py" line="107"/>
         <source>The request is too long for the server.</source>
         <translation>La requête est trop longue pour le serveur.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="108"/>
+        <location filename="../errors.py" line="109"/>
         <source>This page of the list does not exist any more; refresh.</source>
         <translation>Cette page de la liste n&apos;existe plus ; actualisez.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="112"/>
+        <location filename="../errors.py" line="113"/>
         <source>Too many requests: you can try again in %1 s.</source>
         <translation>Trop de requêtes : vous pourrez réessayer dans %1 s.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="115"/>
+        <location filename="../errors.py" line="116"/>
         <source>Too many requests: wait a moment before trying again.</source>
         <translation>Trop de requêtes : patientez un instant avant de réessayer.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="117"/>
+        <location filename="../errors.py" line="118"/>
         <source>The server failed to handle this request; try again later.</source>
         <translation>Le serveur n&apos;a pas pu traiter cette requête ; réessayez plus tard.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="119"/>
+        <location filename="../errors.py" line="120"/>
         <source>The server is not available for now; try again later.</source>
         <translation>Le serveur n&apos;est pas disponible pour l&apos;instant ; réessayez plus tard.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="120"/>
+        <location filename="../errors.py" line="121"/>
         <source>Unexpected answer from the server (code %1).</source>
         <translation>Réponse inattendue du serveur (code %1).</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="127"/>
+        <location filename="../errors.py" line="128"/>
         <source>No connection to the server: the message was not sent.</source>
         <translation>Pas de connexion au serveur : le message n&apos;a pas été envoyé.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="129"/>
+        <location filename="../errors.py" line="130"/>
         <source>Cannot reach the server: check its address and that it is running.</source>
         <translation>Impossible de joindre le serveur : vérifiez son adresse et qu&apos;il est démarré.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="132"/>
+        <location filename="../errors.py" line="133"/>
         <source>No connection to the server: the action was not done.</source>
         <translation>Pas de connexion au serveur : l&apos;action n&apos;a pas été faite.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="147"/>
+        <location filename="../errors.py" line="148"/>
         <source>Unexpected error: %1</source>
         <translation>Erreur inattendue : %1</translation>
     </message>
     <message>
-        <location filename="../service.py" line="544"/>
+        <location filename="../service.py" line="563"/>
         <source>The server presented a certificate that the trusted authority did not issue: nothing was sent. If the server&apos;s certificates were regenerated, log in again and confirm its new fingerprint.</source>
         <translation>Le serveur présente un certificat que l&apos;autorité approuvée n&apos;a pas émis : rien n&apos;a été envoyé. Si ses certificats ont été régénérés, reconnectez-vous et confirmez sa nouvelle empreinte.</translation>
+    </message>
+</context>
+<context>
+    <name>FindBar</name>
+    <message>
+        <location filename="../widgets/conversation.py" line="501"/>
+        <location filename="../widgets/conversation.py" line="502"/>
+        <source>Find in the conversation</source>
+        <translation>Chercher dans la conversation</translation>
+    </message>
+    <message>
+        <location filename="../widgets/conversation.py" line="510"/>
+        <source>Close (Escape)</source>
+        <translation>Fermer (Échap)</translation>
+    </message>
+    <message>
+        <location filename="../widgets/conversation.py" line="511"/>
+        <source>Close the search</source>
+        <translation>Fermer la recherche</translation>
     </message>
 </context>
 <context>
@@ -1161,48 +1211,48 @@
 <context>
     <name>MessageListView</name>
     <message>
-        <location filename="../widgets/conversation.py" line="78"/>
+        <location filename="../widgets/conversation.py" line="85"/>
         <source>Messages</source>
         <translation>Messages</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="100"/>
-        <location filename="../widgets/conversation.py" line="224"/>
+        <location filename="../widgets/conversation.py" line="108"/>
+        <location filename="../widgets/conversation.py" line="310"/>
         <source>↓ Latest</source>
         <translation>↓ Derniers messages</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="101"/>
+        <location filename="../widgets/conversation.py" line="109"/>
         <source>Jump to the latest message (Alt+End)</source>
         <translation>Aller au dernier message (Alt+Fin)</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="102"/>
+        <location filename="../widgets/conversation.py" line="110"/>
         <source>Jump to the latest message</source>
         <translation>Aller au dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="112"/>
+        <location filename="../widgets/conversation.py" line="127"/>
         <source>&amp;Copy text</source>
         <translation>&amp;Copier le texte</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="115"/>
+        <location filename="../widgets/conversation.py" line="130"/>
         <source>&amp;Details…</source>
         <translation>&amp;Détails…</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="118"/>
+        <location filename="../widgets/conversation.py" line="133"/>
         <source>&amp;Edit</source>
         <translation>&amp;Modifier</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="121"/>
+        <location filename="../widgets/conversation.py" line="136"/>
         <source>De&amp;lete…</source>
         <translation>&amp;Supprimer…</translation>
     </message>
     <message numerus="yes">
-        <location filename="../widgets/conversation.py" line="226"/>
+        <location filename="../widgets/conversation.py" line="312"/>
         <source>↓ %n new message(s)</source>
         <translation>
             <numerusform>↓ %n nouveau message</numerusform>
@@ -1213,33 +1263,33 @@
 <context>
     <name>MessageModel</name>
     <message>
-        <location filename="../models/messages.py" line="97"/>
-        <location filename="../models/messages.py" line="125"/>
+        <location filename="../models/messages.py" line="138"/>
+        <location filename="../models/messages.py" line="166"/>
         <source>Message deleted</source>
         <translation>Message supprimé</translation>
     </message>
     <message>
-        <location filename="../models/messages.py" line="124"/>
+        <location filename="../models/messages.py" line="165"/>
         <source>You</source>
         <translation>Vous</translation>
     </message>
     <message>
-        <location filename="../models/messages.py" line="124"/>
+        <location filename="../models/messages.py" line="165"/>
         <source>Them</source>
         <translation>Correspondant</translation>
     </message>
     <message>
-        <location filename="../models/messages.py" line="128"/>
+        <location filename="../models/messages.py" line="169"/>
         <source>edited</source>
         <translation>modifié</translation>
     </message>
     <message>
-        <location filename="../models/messages.py" line="130"/>
+        <location filename="../models/messages.py" line="171"/>
         <source>read</source>
         <translation>lu</translation>
     </message>
     <message>
-        <location filename="../models/messages.py" line="130"/>
+        <location filename="../models/messages.py" line="171"/>
         <source>sent</source>
         <translation>envoyé</translation>
     </message>

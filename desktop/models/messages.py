@@ -21,17 +21,27 @@ __all__ = ["MessageModel"]
 
 
 class MessageModel(QAbstractListModel):
-    """The messages between me and one partner, oldest first.
+    """A window of the messages between me and one partner, oldest first.
 
-    ``/conversation`` page 0 is the newest (section 5), so older pages go on
-    top. Qt's views call ``fetchMore`` when scrolled to the *bottom*, which in
-    a chat is where the newest message is: ``canFetchMore`` therefore answers
-    True only once the view, scrolled to the top, asked for older messages
-    with ``request_older()``, so a long history is fetched page by page as the
-    user reads back, never all at once.
+    A conversation may hold thousands of messages: the model holds one
+    contiguous run of them, loaded a page at a time with ``/apercu`` (which
+    marks nothing read: the window says what was shown, with ``/lu``). Pages
+    are cut from the newest message backwards (section 5), and a message's
+    place in the conversation never changes (deleted ones stay as
+    tombstones), so with the total a page tells exactly which places it
+    covers: page ``p`` of ``t`` messages holds places ``[t - (p+1)·size,
+    t - p·size)``. The run can therefore grow both ways:
 
-    Pages are cut from the newest message, so new messages shift them; rows
-    are merged by message id (ids grow with time), never duplicated.
+    - newer pages at the bottom through Qt's ``canFetchMore``/``fetchMore``,
+      which views call when the last row is on screen;
+    - older pages at the top through ``can_fetch_older``/``fetch_older``,
+      which the view calls as the user scrolls up (Qt has no top-side
+      counterpart).
+
+    Opening a conversation asks for page 0; when the answer says the oldest
+    unread message is on a deeper page, that page is loaded instead and the
+    "new messages" divider goes above that message. Rows are merged by
+    message id (ids grow with time), never duplicated.
     """
 
     MessageRole = USER + 1
@@ -45,7 +55,9 @@ class MessageModel(QAbstractListModel):
     DividerRole = USER + 9
     DayHeaderRole = USER + 10
 
-    older_requested = Signal(int, int)  # partner, page
+    page_requested = Signal(int, int)  # partner, page (to load with /apercu)
+    # The run was replaced (opened, jumped to the latest): show ``focus_id()``.
+    window_replaced = Signal()
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -55,11 +67,14 @@ class MessageModel(QAbstractListModel):
         self._me = -1
         self._page_size = 20
         self._total = 0
+        self._first_place = 0  # place in the conversation of self._rows[0]
         self._loaded_once = False
-        self._loading = False
-        self._armed = False
-        self._unread_hint = 0
+        self._requests: dict[int, str] = {}  # page -> "open", "older", "newer", "latest"
+        self._failed: dict[int, str] = {}
         self._divider_id: int | None = None
+        self._focus_id: int | None = None
+        self._unread_at_open = 0
+        self._inserting_page = False
 
     @property
     def partner(self) -> int:
@@ -67,21 +82,47 @@ class MessageModel(QAbstractListModel):
 
     @property
     def loading(self) -> bool:
-        return self._loading
+        return bool(self._requests)
 
-    def reset(self, partner: int, me: int, page_size: int, unread_hint: int = 0) -> None:
-        """Show another conversation (empty until its first page arrives)."""
+    @property
+    def inserting_page(self) -> bool:
+        """Rows being inserted come from a loaded page (not a live message)."""
+        return self._inserting_page
+
+    @property
+    def failed(self) -> bool:
+        return bool(self._failed)
+
+    @property
+    def unread_at_open(self) -> int:
+        """Unread messages to me in this conversation, as the server said at opening."""
+        return self._unread_at_open
+
+    def reset(self, partner: int, me: int, page_size: int) -> None:
+        """Show another conversation (empty until ``open()``'s page arrives)."""
         self.beginResetModel()
         self._rows, self._ids = [], []
         self._partner, self._me = partner, me
         self._page_size = max(1, page_size)
         self._total = 0
+        self._first_place = 0
         self._loaded_once = False
-        self._loading = partner >= 0
-        self._armed = False
-        self._unread_hint = unread_hint
+        self._requests = {}
+        self._failed = {}
         self._divider_id = None
+        self._focus_id = None
+        self._unread_at_open = 0
         self.endResetModel()
+
+    def open(self) -> None:
+        """Load the page to show first (page 0, or the oldest unread's)."""
+        if self._partner >= 0:
+            self._request(0, "open")
+
+    def _request(self, page: int, kind: str) -> None:
+        self._requests[page] = kind
+        self._failed.pop(page, None)
+        self.page_requested.emit(self._partner, page)
 
     # --- Qt ---
 
@@ -136,69 +177,120 @@ class MessageModel(QAbstractListModel):
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
-        return not parent.isValid() and self._armed and not self._loading and self.has_older()
+        """Newer messages below the last row (Qt asks when that row is on screen)."""
+        return (
+            not parent.isValid()
+            and self.has_newer()
+            and "newer" not in self._requests.values()
+            and not self._failed
+        )
 
     def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
-        if not self.canFetchMore(parent):
-            return
-        self._armed = False
-        self._loading = True
-        # Page p covers positions [total - (p+1)·size, total - p·size): the first
-        # page that reaches below the oldest row we hold.
-        self.older_requested.emit(self._partner, len(self._rows) // self._page_size)
+        if self.canFetchMore(parent):
+            self._request(self._page_of(self._first_place + len(self._rows)), "newer")
+
+    def can_fetch_older(self) -> bool:
+        return self.has_older() and "older" not in self._requests.values() and not self._failed
+
+    def fetch_older(self) -> bool:
+        """The user scrolled up near the top: ask for the page before the first row."""
+        if not self.can_fetch_older():
+            return False
+        self._request(self._page_of(self._first_place - 1), "older")
+        return True
+
+    def request_latest(self) -> None:
+        """Show the newest page, dropping the run when it does not reach it."""
+        if self._partner >= 0 and "latest" not in self._requests.values():
+            self._request(0, "latest")
+
+    def refresh(self) -> None:
+        """Page 0 again (after a reconnection): merged, or replacing a run that
+        was at the newest and no longer reaches it."""
+        if self._partner >= 0 and not self._requests:
+            self._request(0, "refresh" if self._loaded_once else "open")
+
+    def _page_of(self, place: int) -> int:
+        return max(0, (self._total - 1 - place) // self._page_size)
 
     def has_older(self) -> bool:
-        return self._loaded_once and len(self._rows) < self._total
+        return self._loaded_once and self._first_place > 0
 
-    def request_older(self) -> bool:
-        """The user scrolled to the top: fetch the next older page, if any."""
-        self._armed = True
-        if self.canFetchMore():
-            self.fetchMore()
-            return True
-        self._armed = False
-        return False
+    def has_newer(self) -> bool:
+        return self._loaded_once and self._first_place + len(self._rows) < self._total
 
     # --- loading ---
 
-    def load_page(self, partner: int, page: Page) -> None:
+    def load_page(self, partner: int, number: int, page: Page) -> None:
+        """A page of ``/apercu`` arrived (``number`` is the page asked for)."""
         if partner != self._partner:
             return
-        self._loading = False
+        kind = self._requests.pop(number, None)
+        if kind is None:
+            return  # asked before a reset, or answered twice
         messages = sorted(page.messages, key=lambda message: message.id)
-        if (
-            self._rows
-            and messages
-            and page.page == 0
-            and messages[0].id > self._ids[-1]
-            and page.pages > 1
-        ):
-            # More messages arrived than a page holds (offline for a while):
-            # what we hold is no longer contiguous with the newest page.
+        if not messages:  # 204: nothing in this conversation (yet)
+            self._loaded_once = True
+            self._total = max(self._total, len(self._rows)) if self._rows else 0
+            if kind in ("open", "latest"):
+                self.window_replaced.emit()
+            return
+        size = self._page_size
+        start = max(0, page.total - (number + 1) * size)
+        if kind == "open":
+            if page.unread is not None:
+                self._unread_at_open = page.unread
+            if page.first_unread is not None:
+                first_id, first_page = page.first_unread
+                self._divider_id = self._focus_id = first_id
+                if first_page != number and first_page < page.pages:
+                    self._request(first_page, "open")  # open there, not at the newest
+                    return
+        if kind in ("open", "latest") or not self._rows:
+            self._focus_id = self._divider_id if kind == "open" else None
             self.beginResetModel()
-            self._rows, self._ids = [], []
+            self._rows = list(messages)
+            self._ids = [message.id for message in messages]
+            self._first_place = start
+            self._total = page.total
+            self._loaded_once = True
             self.endResetModel()
-        self._total = max(page.total, len(self._rows))
-        first, self._loaded_once = not self._loaded_once, True
-        self._merge(messages)
-        self._total = max(self._total, len(self._rows))
-        if first:
-            self._place_divider()
+            self.window_replaced.emit()
+            return
+        low, high = self._first_place, self._first_place + len(self._rows)
+        if start > high or start + len(messages) < low:
+            # Not contiguous with what we hold (many messages arrived since):
+            # page 0 replaces the run when it was at the newest; else drop it.
+            was_at_newest = high >= self._total
+            self._total = max(self._total, page.total)
+            if number == 0 and was_at_newest:
+                self._focus_id = None
+                self.beginResetModel()
+                self._rows = list(messages)
+                self._ids = [message.id for message in messages]
+                self._first_place = start
+                self._total = page.total
+                self.endResetModel()
+                self.window_replaced.emit()
+            return
+        self._total = max(page.total, high)
+        self._first_place = min(low, start)
+        self._inserting_page = True
+        try:
+            self._merge(messages)
+        finally:
+            self._inserting_page = False
+        self._total = max(self._total, self._first_place + len(self._rows))
 
     def loading_failed(self) -> None:
-        self._loading = False
+        """The requests in flight failed: keep them to ``retry()``."""
+        self._failed.update(self._requests)
+        self._requests = {}
 
-    def _place_divider(self) -> None:
-        if self._unread_hint <= 0:
-            return
-        received = [message for message in self._rows if message.recipient == self._me]
-        if received:
-            first_new = received[-min(self._unread_hint, len(received))]
-            self._divider_id = first_new.id
-            row = self.row_of(first_new.id)
-            if row is not None:
-                index = self.index(row, 0)
-                self.dataChanged.emit(index, index)
+    def retry(self) -> None:
+        failed, self._failed = self._failed, {}
+        for number, kind in failed.items():
+            self._request(number, kind)
 
     def _merge(self, messages: list[Message]) -> int:
         """Update known rows, insert new ones in id order; returns how many were new."""
@@ -235,8 +327,14 @@ class MessageModel(QAbstractListModel):
             message.recipient,
         ):
             return False
-        added = self._merge([message])
-        self._total += added
+        if self.row_of(message.id) is not None:
+            self.update_message(message)
+            return True
+        if self.has_newer() or (self._rows and message.id < self._ids[0]):
+            # Beyond the loaded run: counted, shown once the user gets there.
+            self._total += 1
+            return True
+        self._total = max(self._total, self._first_place + len(self._rows)) + self._merge([message])
         return True
 
     def update_message(self, message: Message) -> None:
@@ -281,3 +379,31 @@ class MessageModel(QAbstractListModel):
     @property
     def total(self) -> int:
         return self._total
+
+    @property
+    def divider_id(self) -> int | None:
+        return self._divider_id
+
+    def focus_id(self) -> int | None:
+        """The message to show at the top after the run was replaced (None: the bottom)."""
+        return self._focus_id
+
+    def is_unread_for_me(self, row: int) -> bool:
+        message = self._rows[row]
+        return message.recipient == self._me and message.read_at is None and not message.deleted
+
+    def has_unread_up_to(self, message_id: int) -> bool:
+        """Whether a message to me at or before ``message_id`` is still unread here."""
+        end = bisect.bisect_right(self._ids, message_id)
+        return any(self.is_unread_for_me(row) for row in range(end))
+
+    def find(self, needle: str) -> list[int]:
+        """Rows whose text contains ``needle`` (case and accents as typed: casefolded)."""
+        folded = needle.casefold()
+        if not folded:
+            return []
+        return [
+            row
+            for row, message in enumerate(self._rows)
+            if message.text is not None and folded in message.text.casefold()
+        ]

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from protocol.models import ConversationSummary, Message, Page, User
+from protocol.models import ConversationSummary, Message, Page, ReadMark, User
 
 from ..errors import Action, ServiceError
 from ..formatting import full_time
@@ -37,6 +37,7 @@ __all__ = ["ChatWindow"]
 
 OPEN_DELAY_MS = 150
 MARK_READ_DELAY_MS = 300
+HISTORY_RETRY_S = 5  # a failed page without the server's retry_after
 DRAFT_SAVE_DELAY_MS = 500
 NOTICE_MS = 6000
 
@@ -59,7 +60,10 @@ class ChatWindow(ServiceWindow):
         self.drafts = drafts
         self.server_name = str(service.address)
         self.setObjectName("chat-window")
-        self._pending_read = False
+        # The user's unread total, all conversations: the server's figure
+        # (/liste, /lu), not a sum over the conversations loaded so far.
+        self._unread_total = 0
+        self._read_asked: tuple[int, int] = (-1, 0)  # (partner, up to) asked with /lu
         self._unnamed: list[Message] = []
         self._opening: User | None = None
         self.directory_dialog: DirectoryDialog | None = None
@@ -104,23 +108,28 @@ class ChatWindow(ServiceWindow):
         self._read_timer = QTimer(self)
         self._read_timer.setSingleShot(True)
         self._read_timer.setInterval(MARK_READ_DELAY_MS)
-        self._read_timer.timeout.connect(self._mark_read)
+        self._read_timer.timeout.connect(self._mark_shown_read)
+        self._history_retry = QTimer(self)
+        self._history_retry.setSingleShot(True)
+        self._history_retry.timeout.connect(self._retry_history)
         self._draft_timer = QTimer(self)
         self._draft_timer.setSingleShot(True)
         self._draft_timer.setInterval(DRAFT_SAVE_DELAY_MS)
         self._draft_timer.timeout.connect(self._save_draft)
         # Wiring: widgets to the service.
         self.search.enter = self._open_first_match
-        self.list_view.selectionModel().currentChanged.connect(lambda *_: self._open_timer.start())
-        # A click, Enter or a double click opens the conversation to write in it
-        # (moving through the list with the arrows opens it too, but leaves the
-        # focus in the list).
+        # Moving in the list with the arrows opens after a pause, leaving the
+        # focus in the list; filtering (the list changes under the search box)
+        # never opens nor marks anything read.
+        self.list_view.selectionModel().currentChanged.connect(self._current_changed)
+        # A click, Enter or a double click opens the conversation to write in it.
         self.list_view.clicked.connect(lambda _index: self._open_and_write())
         self.list_view.activated.connect(lambda _index: self._open_and_write())
         self.new_button.clicked.connect(self.new_conversation)
         self.conversations.more_requested.connect(self.service.load_conversations)
         self.conversations.unread_changed.connect(lambda _total: self._update_title())
-        self.messages.older_requested.connect(self.service.load_history)
+        self.messages.page_requested.connect(self.service.load_history)
+        self.pane.view.shown_changed.connect(self._read_timer.start)
         composer = self.pane.composer
         composer.send_requested.connect(self._send)
         composer.edit_requested.connect(self._edit)
@@ -142,6 +151,8 @@ class ChatWindow(ServiceWindow):
         service.message_changed.connect(self._message_changed)
         service.message_deleted.connect(self._message_deleted)
         service.messages_read.connect(self.messages.mark_read)
+        service.read_marked.connect(self._read_marked)
+        service.unread_total_loaded.connect(self._set_unread_total)
         service.info_loaded.connect(self._show_info)
         service.restrictions_loaded.connect(self.restrictions.set_rows)
         self.restrictions.states_changed.connect(self._apply_statuses)
@@ -169,9 +180,13 @@ class ChatWindow(ServiceWindow):
         self.new_action.setEnabled(not self.pro)
         menu.addAction(self.new_action)
         search = QAction(self.tr("&Search a conversation"), self)
-        search.setShortcut(QKeySequence.StandardKey.Find)
+        search.setShortcut(QKeySequence("Ctrl+K"))
         search.triggered.connect(self.focus_search)
         menu.addAction(search)
+        find = QAction(self.tr("&Find in the conversation"), self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.triggered.connect(self.find_in_conversation)
+        menu.addAction(find)
         self.next_unread_action = QAction(self.tr("Next &unread conversation"), self)
         self.next_unread_action.setShortcut(QKeySequence("Alt+Shift+Down"))
         self.next_unread_action.triggered.connect(self.next_unread)
@@ -223,7 +238,8 @@ class ChatWindow(ServiceWindow):
         rows = [
             (key_name("Enter"), self.tr("Send the message")),
             (key_name("Shift+Enter"), self.tr("New line in the message")),
-            (key_name("Ctrl+F"), self.tr("Search a conversation")),
+            (key_name("Ctrl+K"), self.tr("Search a conversation")),
+            (key_name("Ctrl+F"), self.tr("Find in the conversation")),
             (key_name("Alt+Shift+Down"), self.tr("Next unread conversation")),
             (key_name("Alt+End"), self.tr("Jump to the latest message")),
             (key_name("Ctrl+L"), self.tr("Write a message")),
@@ -245,6 +261,17 @@ class ChatWindow(ServiceWindow):
     def focus_search(self) -> None:
         self.sidebar.focus_search()
 
+    def find_in_conversation(self) -> None:
+        """Ctrl+F: find text in the open conversation (else search the list)."""
+        if self.pane.partner is None:
+            self.focus_search()
+        else:
+            self.pane.show_find()
+
+    def _current_changed(self, current: object, previous: object) -> None:
+        if self.list_view.hasFocus():
+            self._open_timer.start()
+
     def _open_first_match(self) -> None:
         if self.proxy.rowCount():
             self.list_view.setCurrentIndex(self.proxy.index(0, 0))
@@ -257,8 +284,12 @@ class ChatWindow(ServiceWindow):
         self.service.load_conversations(0)
         if self.pro:
             self.service.load_restrictions()
+        self.service.load_unread_total()
         if self.messages.partner >= 0:
-            self.service.load_history(self.messages.partner, 0)
+            if self.messages.failed:
+                self._retry_history()
+            else:
+                self.messages.refresh()
 
     def connection_changed(self, state: ConnectionState) -> None:
         self.pane.composer.set_online(state is ConnectionState.ONLINE)
@@ -271,9 +302,17 @@ class ChatWindow(ServiceWindow):
         if report.action is Action.SEND or report.action is Action.EDIT:
             self.pane.composer.set_busy(False)
         elif report.action is Action.HISTORY:
-            self.messages.loading_failed()
+            if report.target == self.messages.partner:
+                self.messages.loading_failed()
+                self._history_failed(report)
+        elif report.action is Action.READ:
+            self._read_asked = (-1, 0)  # ask again next time something is shown
         elif report.action is Action.CONVERSATIONS:
             self.conversations.loading_failed()
+            if report.retry_after and self.conversations.rowCount() == 0:
+                QTimer.singleShot(
+                    report.retry_after * 1000, lambda: self.service.load_conversations(0)
+                )
         elif report.action is Action.DIRECTORY:
             self.directory.loading_failed()
 
@@ -292,12 +331,58 @@ class ChatWindow(ServiceWindow):
     def _history_loaded(self, partner: int, page_number: int, page: Page) -> None:
         if partner != self.messages.partner:
             return
-        row = self.conversations.row_of(partner)
-        received = sum(1 for message in page.messages if message.recipient == self.me)
-        self.messages.load_page(partner, page)
-        if row is not None:
-            before = self.conversations.conversation(row).unread
-            self.conversations.set_unread(partner, max(0, before - received))
+        self.messages.load_page(partner, page_number, page)
+        self.pane.view.show_state(None)
+        if page.unread is not None:
+            self.conversations.set_unread(partner, page.unread)
+
+    def _history_failed(self, report: ServiceError) -> None:
+        """Say why the pane is empty, and try again when the server allows it."""
+        if report.code is None:
+            # Offline: the reconnection's refresh() retries.
+            self.pane.view.show_state(report.message)
+            return
+        delay = report.retry_after if report.retry_after else HISTORY_RETRY_S
+        self.pane.view.show_state(
+            self.tr("%1 Trying again in %2 s.")
+            .replace("%1", report.message)
+            .replace("%2", str(delay))
+        )
+        self._history_retry.start(delay * 1000)
+
+    def _retry_history(self) -> None:
+        self._history_retry.stop()
+        if self.messages.partner >= 0 and self.messages.failed:
+            self.pane.view.show_state(self.tr("Loading…"))
+            self.messages.retry()
+
+    # --- read state ---
+
+    def _mark_shown_read(self) -> None:
+        """Messages become read as a person sees them: up to the newest on screen."""
+        partner = self.messages.partner
+        up_to = self.pane.view.newest_shown()
+        if partner < 0 or up_to is None or not self.messages.has_unread_up_to(up_to):
+            return
+        asked_partner, asked_up_to = self._read_asked
+        if asked_partner == partner and asked_up_to >= up_to:
+            return  # already asked for that
+        self._read_asked = (partner, up_to)
+        self.service.mark_read(partner, up_to)
+
+    def _read_marked(self, partner: int, mark: ReadMark) -> None:
+        self.conversations.set_unread(partner, mark.unread)
+        self._set_unread_total(mark.total_unread)
+        if partner == self.messages.partner:
+            self._read_timer.start()  # more may have come into view meanwhile
+
+    def _set_unread_total(self, total: int) -> None:
+        self._unread_total = max(0, total)
+        self._update_title()
+
+    @property
+    def unread_total(self) -> int:
+        return self._unread_total
 
     # --- choosing a conversation ---
 
@@ -332,9 +417,12 @@ class ChatWindow(ServiceWindow):
         composer = self.pane.composer
         composer.cancel_edit()
         composer.set_busy(False)
-        row = self.conversations.row_of(partner.id)
-        unread = self.conversations.conversation(row).unread if row is not None else 0
-        self.messages.reset(partner.id, self.me, self.service.max_messages, unread)
+        self._mark_shown_read()  # what was on screen until now was seen
+        self._read_timer.stop()
+        self._history_retry.stop()
+        self.pane.view.show_state(self.tr("Loading…"))
+        self._read_asked = (-1, 0)
+        self.messages.reset(partner.id, self.me, self.service.max_messages)
         self.pane.show_conversation(partner)
         self._show_pending()
         self._apply_statuses()
@@ -342,7 +430,7 @@ class ChatWindow(ServiceWindow):
         composer.set_online(self.service.online)
         composer.set_text(self.drafts.get(self._draft_key(partner.id)))
         self._select_partner(partner.id)
-        self.service.load_history(partner.id, 0)
+        self.messages.open()
         self._update_title()
 
     def open_partner_id(self, partner_id: int) -> None:
@@ -380,7 +468,7 @@ class ChatWindow(ServiceWindow):
 
     def _update_title(self) -> None:
         title = self.titled(self.user.name)
-        unread = self.conversations.total_unread()
+        unread = self._unread_total
         if unread:
             title = f"({unread}) {title}"
         self.setWindowTitle(title)
@@ -503,6 +591,8 @@ class ChatWindow(ServiceWindow):
 
     def _message_sent(self, message: Message) -> None:
         self.clear_error(Action.SEND)  # "you cannot write…" is no longer true
+        if message.recipient == self.messages.partner and self.messages.has_newer():
+            self.messages.request_latest()  # show what was just sent, at the bottom
         self.messages.add_message(message)
         if not self.conversations.apply_message(message, False):
             self.service.load_conversations(0)
@@ -527,16 +617,12 @@ class ChatWindow(ServiceWindow):
         partner = self.conversations.partner_of(message)
         is_open = partner == self.messages.partner
         to_me = message.recipient == self.me
-        visible = self.isVisible() and not self.isMinimized()
         if is_open:
             self.messages.add_message(message)
-            if to_me:
-                if visible:
-                    self._read_timer.start()
-                else:
-                    self._pending_read = True
-        counted = to_me and not (is_open and visible)
-        known = self.conversations.apply_message(message, counted)
+        # Unread until a person sees it (the view says so: _mark_shown_read).
+        known = self.conversations.apply_message(message, to_me)
+        if to_me:
+            self._unread_total += 1
         if to_me and (not is_open or not self.isActiveWindow()):
             if known:
                 self._notify_message(message)
@@ -545,6 +631,8 @@ class ChatWindow(ServiceWindow):
         if not known:
             self.service.load_conversations(0)
         self._update_title()
+        if is_open:
+            self._read_timer.start()
 
     def _notify_message(self, message: Message) -> None:
         partner_id = self.conversations.partner_of(message)
@@ -557,14 +645,8 @@ class ChatWindow(ServiceWindow):
             lambda: self.open_partner_id(partner_id),
         )
 
-    def _mark_read(self) -> None:
-        if self.messages.partner >= 0:
-            self.service.load_history(self.messages.partner, 0)
-
     def activated(self) -> None:
-        if self._pending_read:
-            self._pending_read = False
-            self._mark_read()
+        self._read_timer.start()  # what is on screen is seen now
 
     def _message_changed(self, message: Message) -> None:
         self.messages.update_message(message)

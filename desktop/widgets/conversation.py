@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from PySide6.QtCore import (
+    QEvent,
     QItemSelectionModel,
     QModelIndex,
     QPoint,
@@ -24,6 +25,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import (
     QAction,
     QContextMenuEvent,
+    QCursor,
     QDesktopServices,
     QFocusEvent,
     QFont,
@@ -34,11 +36,13 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPalette,
     QPen,
+    QWheelEvent,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListView,
     QMenu,
     QPushButton,
@@ -57,11 +61,13 @@ from ..models import MessageModel
 from ..plain import PlainLabel
 from .composer import Composer
 
-__all__ = ["ConversationPane", "MessageListView"]
+__all__ = ["ConversationPane", "FindBar", "MessageListView"]
 
 BOTTOM_SLACK_PX = 4
 PENDING_MARK = "\u25f7"  # a clock face (in common fonts): written, not sent yet
 PENDING_PREVIEW = 80
+# Older pages are asked for while the top is less than this many screens away.
+PREFETCH_SCREENS = 2
 
 
 class MessageListView(QListView):
@@ -71,6 +77,7 @@ class MessageListView(QListView):
     delete_requested = Signal(object)
     info_requested = Signal(object)
     link_activated = Signal(str)  # a web link clicked in a bubble (opened in the browser)
+    shown_changed = Signal()  # what a person may see changed: check what was read
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -80,8 +87,9 @@ class MessageListView(QListView):
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setLayoutMode(QListView.LayoutMode.Batched)
-        self.setBatchSize(200)
+        # One pass: a page inserted on top must have its height known at once
+        # to keep the message under the pointer in place (sizes are cached).
+        self.setLayoutMode(QListView.LayoutMode.SinglePass)
         self.setUniformItemSizes(False)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -91,7 +99,7 @@ class MessageListView(QListView):
         self._me = -1
         self._pressed_link = ""
         self.viewport().setMouseTracking(True)  # the hand cursor over links
-        self._distance_from_bottom: int | None = None
+        self._anchor_before: tuple[int, int] | None = None
         self._was_at_bottom = True
         self._initial = True
         self.unseen = 0
@@ -102,6 +110,13 @@ class MessageListView(QListView):
         self.jump_button.setAccessibleName(self.tr("Jump to the latest message"))
         self.jump_button.clicked.connect(self.jump_to_latest)
         self.jump_button.hide()
+        # Why the list is empty (loading, failed and when it retries): over the
+        # viewport, so it moves nothing.
+        self.state_label = QLabel(self.viewport())
+        self.state_label.setObjectName("messages-state")
+        self.state_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.state_label.setWordWrap(True)
+        self.state_label.hide()
         self.verticalScrollBar().valueChanged.connect(self._scrolled)
         self.verticalScrollBar().rangeChanged.connect(lambda *_: self._fill_viewport())
         # At the bottom, stay there when the view shrinks (a banner, the edit
@@ -141,6 +156,7 @@ class MessageListView(QListView):
         model.rowsAboutToBeInserted.connect(self._before_insert)
         model.rowsInserted.connect(self._after_insert)
         model.modelReset.connect(self._after_reset)
+        model.window_replaced.connect(self._replaced)
 
     def message_model(self) -> MessageModel:
         return self.model()  # type: ignore[return-value]
@@ -148,57 +164,94 @@ class MessageListView(QListView):
     # --- scrolling ---
 
     def at_bottom(self) -> bool:
+        """At the newest message: the end of the view, and nothing newer to load."""
         bar = self.verticalScrollBar()
-        return bar.value() >= bar.maximum() - BOTTOM_SLACK_PX
+        return (
+            bar.value() >= bar.maximum() - BOTTOM_SLACK_PX and not self.message_model().has_newer()
+        )
 
     def _keep_bottom(self, _minimum: int, maximum: int) -> None:
         if self._stick_to_bottom and not self._initial:
             self.verticalScrollBar().setValue(maximum)
 
     def _scrolled(self, value: int) -> None:
-        bar = self.verticalScrollBar()
         self._stick_to_bottom = self.at_bottom()
-        if value <= bar.minimum() and bar.maximum() > 0 and not self._initial:
-            self.message_model().request_older()
+        self._fetch_older_if_near_top()
         if self.at_bottom():
             self.unseen = 0
             self.jump_button.hide()
-        elif bar.maximum() - value > self.viewport().height():
+        elif self.verticalScrollBar().maximum() - value > self.viewport().height() or (
+            self.message_model().has_newer()
+        ):
             self._show_jump()
+        self.shown_changed.emit()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        super().wheelEvent(event)
+        # At the very top the wheel changes no value (no _scrolled): ask here.
+        self._fetch_older_if_near_top()
+
+    def _fetch_older_if_near_top(self) -> None:
+        """Keep older pages coming while the user is within a few screens of the top:
+        the wheel never hits a wall waiting for the network."""
+        if self._initial:
+            return
+        model = self.message_model()
+        if not model.can_fetch_older():
+            return
+        if self.verticalScrollBar().value() <= self.viewport().height() * PREFETCH_SCREENS:
+            model.fetch_older()
 
     def _fill_viewport(self) -> None:
         """Too few messages to scroll: fetch older ones until the view is full."""
-        model = self.message_model()
-        if self.verticalScrollBar().maximum() == 0 and model.has_older() and not model.loading:
-            QTimer.singleShot(0, model.request_older)
+        if not self._initial:
+            QTimer.singleShot(0, self._fetch_older_if_near_top)
+
+    def _anchor(self) -> tuple[int, int] | None:
+        """(id, top) of the message under the pointer, else of the first one on screen."""
+        viewport = self.viewport()
+        point = viewport.mapFromGlobal(QCursor.pos())
+        index = self.indexAt(point) if viewport.rect().contains(point) else QModelIndex()
+        if not index.isValid():
+            index = self.indexAt(QPoint(viewport.width() // 2, 1))
+        if not index.isValid():
+            return None
+        return index.data(MessageModel.IdRole), self.visualRect(index).top()
 
     def _before_insert(self, parent: QModelIndex, first: int, last: int) -> None:
-        bar = self.verticalScrollBar()
         self._was_at_bottom = self.at_bottom()
-        if first == 0 and self.model().rowCount() > 0:
-            self._distance_from_bottom = bar.maximum() - bar.value()
-        else:
-            self._distance_from_bottom = None
+        self._anchor_before = None
+        if first == 0 and self.model().rowCount() > 0 and not self._initial:
+            self._anchor_before = self._anchor()
 
     def _after_insert(self, parent: QModelIndex, first: int, last: int) -> None:
-        distance = self._distance_from_bottom
-        self._distance_from_bottom = None
+        anchor, self._anchor_before = self._anchor_before, None
         if self._initial:
             QTimer.singleShot(0, self._show_initial)
             return
-        if distance is not None:
-            # Older messages went on top: keep the same message under the eyes.
+        if anchor is not None:
+            # Older messages went on top: the message under the pointer (or
+            # the first on screen) stays exactly where it was.
+            message_id, top = anchor
             self.doItemsLayout()
-            bar = self.verticalScrollBar()
-            bar.setValue(bar.maximum() - distance)
+            row = self.message_model().row_of(message_id)
+            if row is not None:
+                bar = self.verticalScrollBar()
+                bar.setValue(bar.value() + self.visualRect(self.model().index(row, 0)).top() - top)
+            QTimer.singleShot(0, self._fetch_older_if_near_top)
             return
         model = self.message_model()
+        if model.inserting_page:
+            # A newer page under the last row: the view stays where it is.
+            self.shown_changed.emit()
+            return
         mine = any(model.message(row).sender == self._me for row in range(first, last + 1))
         if self._was_at_bottom or mine:
             QTimer.singleShot(0, self.scrollToBottom)
         else:
             self.unseen += last - first + 1
             self._show_jump()
+        self.shown_changed.emit()
 
     def _after_reset(self) -> None:
         self._initial = True
@@ -206,19 +259,52 @@ class MessageListView(QListView):
         self.unseen = 0
         self.jump_button.hide()
 
+    def _replaced(self) -> None:
+        self._initial = True
+        QTimer.singleShot(0, self._show_initial)
+
     def _show_initial(self) -> None:
         """First page shown: at the "new messages" divider, else at the bottom."""
         if not self._initial:
             return
         self._initial = False
         model = self.message_model()
-        for row in range(model.rowCount()):
-            if model.index(row, 0).data(MessageModel.DividerRole):
-                self.scrollTo(model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtTop)
-                break
+        focus = model.focus_id()
+        row = None if focus is None else model.row_of(focus)
+        self.doItemsLayout()
+        if row is not None:
+            self.scrollTo(model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtTop)
+            # At the divider, not the bottom: older pages going on top must
+            # not pull the view down (the value may not have changed).
+            self._stick_to_bottom = False
         else:
             self.scrollToBottom()
+            self._stick_to_bottom = not model.has_newer()
         self._fill_viewport()
+        self.shown_changed.emit()
+
+    def newest_shown(self) -> int | None:
+        """The id of the newest message a person can see now, or None when the
+        window is hidden, minimized or not the active one (nothing is seen)."""
+        window = self.window()
+        if not self.isVisible() or window.isMinimized() or not window.isActiveWindow():
+            return None
+        model = self.message_model()
+        if model.rowCount() == 0 or self._initial:
+            return None
+        viewport = self.viewport()
+        index = self.indexAt(QPoint(viewport.width() // 2, viewport.height() - 1))
+        row = index.row() if index.isValid() else model.rowCount() - 1
+        while row >= 0:
+            rect = self.visualRect(model.index(row, 0))
+            if rect.bottom() < 0:
+                return None
+            # Seen: at least half of it (or a full screen of it) is on screen.
+            visible = min(rect.bottom(), viewport.height() - 1) - max(rect.top(), 0) + 1
+            if visible * 2 >= min(rect.height(), viewport.height() * 2):
+                return model.message(row).id
+            row -= 1
+        return None
 
     def _show_jump(self) -> None:
         text = self.tr("↓ Latest")
@@ -314,9 +400,34 @@ class MessageListView(QListView):
     def resizeEvent(self, event: object) -> None:  # type: ignore[override]
         super().resizeEvent(event)  # type: ignore[arg-type]
         self._place_jump()
+        self._place_state()
+
+    def show_state(self, text: str | None) -> None:
+        """A sentence over the messages (None: hide it)."""
+        if not text:
+            self.state_label.hide()
+            return
+        self.state_label.setText(text)
+        self.state_label.setAccessibleName(text)
+        self._place_state()
+        self.state_label.show()
+        self.state_label.raise_()
+
+    @property
+    def state_text(self) -> str:
+        return self.state_label.text() if self.state_label.isVisible() else ""
+
+    def _place_state(self) -> None:
+        margin = self.fontMetrics().height()
+        width = max(0, self.viewport().width() - 2 * margin)
+        height = self.state_label.heightForWidth(width)
+        self.state_label.setGeometry(margin, margin, width, max(height, margin * 2))
 
     def jump_to_latest(self) -> None:
         self.unseen = 0
+        model = self.message_model()
+        if model.has_newer():
+            model.request_latest()  # shown at the bottom when it arrives
         self.scrollToBottom()
         self.jump_button.hide()
         last = self.model().rowCount() - 1
@@ -369,6 +480,69 @@ class MessageListView(QListView):
             menu.addAction(self.edit_action)
             menu.addAction(self.delete_action)
         menu.popup(position)
+
+
+class FindBar(QWidget):
+    """Find text in the messages loaded: Enter goes to older matches, Shift+Enter
+    to newer ones, Escape closes."""
+
+    search_changed = Signal(str)
+    step_requested = Signal(int)  # -1: older, +1: newer
+    closed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("find-bar")
+        layout = QHBoxLayout(self)
+        margin = self.fontMetrics().height() // 2
+        layout.setContentsMargins(margin, margin // 2, margin, 0)
+        self.edit = QLineEdit(self)
+        self.edit.setObjectName("find-text")
+        self.edit.setPlaceholderText(self.tr("Find in the conversation"))
+        self.edit.setAccessibleName(self.tr("Find in the conversation"))
+        self.edit.setClearButtonEnabled(True)
+        layout.addWidget(self.edit, 1)
+        self.result = QLabel(self)
+        self.result.setObjectName("find-result")
+        layout.addWidget(self.result)
+        close = QToolButton(self)
+        close.setText("\u00d7")  # a multiplication sign: the usual close mark
+        close.setToolTip(self.tr("Close (Escape)"))
+        close.setAccessibleName(self.tr("Close the search"))
+        close.clicked.connect(self.close_bar)
+        layout.addWidget(close)
+        self.edit.textChanged.connect(self.search_changed)
+        self.edit.installEventFilter(self)
+        self.hide()
+
+    def text(self) -> str:
+        return self.edit.text()
+
+    def open(self) -> None:
+        self.show()
+        self.edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.edit.selectAll()
+        self.search_changed.emit(self.edit.text())
+
+    def close_bar(self) -> None:
+        self.hide()
+        self.closed.emit()
+
+    def set_result(self, text: str) -> None:
+        self.result.setText(text)
+        self.result.setAccessibleName(text)
+
+    def eventFilter(self, watched: object, event: QEvent) -> bool:  # type: ignore[override]
+        if watched is self.edit and event.type() == QEvent.Type.KeyPress:
+            key = event.key()  # type: ignore[attr-defined]
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                shift = event.modifiers() & Qt.KeyboardModifier.ShiftModifier  # type: ignore[attr-defined]
+                self.step_requested.emit(1 if shift else -1)
+                return True
+            if key == Qt.Key.Key_Escape:
+                self.close_bar()
+                return True
+        return super().eventFilter(watched, event)  # type: ignore[arg-type]
 
 
 class ConversationPane(QWidget):
@@ -430,6 +604,8 @@ class ConversationPane(QWidget):
         self.ban_button.clicked.connect(lambda: self._moderate(self.ban_requested))
         self.unban_button.clicked.connect(lambda: self._moderate(self.unban_requested))
         layout.addLayout(header)
+        self.find_bar = FindBar(body)
+        layout.addWidget(self.find_bar)
         self.view = MessageListView(body)
         self.view.setModel(model)
         layout.addWidget(self.view, 1)
@@ -446,8 +622,45 @@ class ConversationPane(QWidget):
         layout.addLayout(composer_box)
         stack.addWidget(body)
         self._stack = stack
+        self.find_bar.search_changed.connect(self._find)
+        self.find_bar.step_requested.connect(self._find_step)
+        self.find_bar.closed.connect(self.view.setFocus)
+        self._matches: list[int] = []
+        self._match = -1
         self.setTabOrder(self.view, self.composer.editor)
         self.setTabOrder(self.composer.editor, self.composer.send_button)
+
+    # --- find in the conversation (Ctrl+F) ---
+
+    def show_find(self) -> None:
+        self.find_bar.open()
+
+    def _find(self, text: str) -> None:
+        model = self.view.message_model()
+        self._matches = model.find(text)
+        self._match = len(self._matches) - 1  # the newest first, as in every chat app
+        self._show_match(text)
+
+    def _find_step(self, step: int) -> None:
+        if self._matches:
+            self._match = (self._match + step) % len(self._matches)
+        self._show_match(self.find_bar.text())
+
+    def _show_match(self, text: str) -> None:
+        if not text:
+            self.find_bar.set_result("")
+            return
+        if not self._matches:
+            self.find_bar.set_result(self.tr("No result"))
+            return
+        self.find_bar.set_result(
+            self.tr("%1 of %2")
+            .replace("%1", str(len(self._matches) - self._match))
+            .replace("%2", str(len(self._matches)))
+        )
+        index = self.view.model().index(self._matches[self._match], 0)
+        self.view.setCurrentIndex(index)
+        self.view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
 
     def _moderate(self, signal: Signal) -> None:
         if self.partner is not None:

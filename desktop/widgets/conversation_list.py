@@ -61,7 +61,7 @@ class ConversationList(QWidget):
         layout.setContentsMargins(margin, margin, 0, margin)
         self.search = SearchBox(self)
         self.search.setObjectName("search")
-        self.search.setPlaceholderText(self.tr("Search (Ctrl+F)"))
+        self.search.setPlaceholderText(self.tr("Search (Ctrl+K)"))
         self.search.setAccessibleName(self.tr("Search a conversation"))
         self.search.setClearButtonEnabled(True)
         layout.addWidget(self.search)

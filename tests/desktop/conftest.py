@@ -130,8 +130,16 @@ def wait_rows(qtbot: Any, model: Any, count: int, timeout: int = WAIT_MS) -> Non
     qtbot.waitUntil(lambda: model.rowCount() == count, timeout=timeout)
 
 
+def activate(qtbot: Any, window: Any) -> None:
+    """Make ``window`` the one a person is looking at (messages shown there get read)."""
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=WAIT_MS)
+
+
 def open_conversation(qtbot: Any, window: Any, partner_id: int) -> None:
-    """Open the conversation with ``partner_id`` once the list shows it."""
+    """Open the conversation with ``partner_id`` once the list shows it, in the
+    active window."""
+    activate(qtbot, window)
     qtbot.waitUntil(lambda: window.conversations.row_of(partner_id) is not None, timeout=WAIT_MS)
     row = window.conversations.row_of(partner_id)
     window.open_partner(window.conversations.conversation(row).partner)

@@ -81,55 +81,108 @@ def test_conversation_list_model(qtmodeltester) -> None:
     qtmodeltester.check(model)
 
 
+def peek(numbers: list[int], page_number: int, total: int, first_unread=None, unread=None) -> Page:
+    """An /apercu page of 3: ids equal places + 1 here."""
+    base = page(numbers, page_number, total)
+    return Page(base.page, base.pages, base.total, base.messages, unread, first_unread)
+
+
 def test_message_model_pages_and_live_messages(qtmodeltester) -> None:
     model = MessageModel()
-    model.reset(PARTNER, ME, page_size=3, unread_hint=2)
-    model.load_page(PARTNER, page([8, 9, 10], 0, total=10))
+    asked: list[int] = []
+    model.page_requested.connect(lambda partner, number: asked.append(number))
+    model.reset(PARTNER, ME, page_size=3)
+    model.open()
+    assert asked == [0] and model.loading
+    # Page 0 says the oldest unread (9) is on page 0 itself: shown at once.
+    model.load_page(PARTNER, 0, peek([8, 9, 10], 0, total=10, first_unread=(9, 0), unread=2))
     qtmodeltester.check(model)
-    assert [m.id for m in model.messages()] == [8, 9, 10]
-    # Qt's own calls (at the bottom) fetch nothing; the top of the view does.
-    assert not model.canFetchMore(QModelIndex())
-    asked = []
-    model.older_requested.connect(lambda partner, number: asked.append(number))
-    model.fetchMore(QModelIndex())
-    assert asked == []
-    assert model.request_older() and asked == [1]
+    assert [m.id for m in model.messages()] == [8, 9, 10] and not model.loading
+    assert model.focus_id() == 9 and model.unread_at_open == 2
+    # Nothing newer: Qt's fetchMore (at the bottom) has nothing to do.
+    assert not model.has_newer() and not model.canFetchMore(QModelIndex())
+    assert model.fetch_older() and asked[-1] == 1
+    assert not model.fetch_older()  # one older page at a time
     # Two messages arrived meanwhile: page 1 now overlaps; no duplicates.
     model.add_message(message(11))
     model.add_message(message(12, mine=True))
-    model.load_page(PARTNER, page([7, 8, 9], 1, total=12))
+    model.load_page(PARTNER, 1, peek([7, 8, 9], 1, total=12))
     assert [m.id for m in model.messages()] == [7, 8, 9, 10, 11, 12]
-    assert model.request_older() and asked[-1] == 2
-    model.load_page(PARTNER, page([4, 5, 6], 2, total=12))
-    model.request_older()
-    model.load_page(PARTNER, page([1, 2, 3], 3, total=12))
+    assert model.fetch_older() and asked[-1] == 2
+    model.load_page(PARTNER, 2, peek([4, 5, 6], 2, total=12))
+    model.fetch_older()
+    model.load_page(PARTNER, 3, peek([1, 2, 3], 3, total=12))
     assert [m.id for m in model.messages()] == list(range(1, 13))
-    assert not model.has_older() and not model.request_older()
+    assert not model.has_older() and not model.fetch_older()
     qtmodeltester.check(model)
-    # The divider sits before the oldest of the 2 unread received at opening.
+    # The divider sits above the oldest unread message the server named.
     dividers = [
         m.id
         for m in model.messages()
         if model.index(model.row_of(m.id), 0).data(MessageModel.DividerRole)
     ]
     assert dividers == [9]
+    assert model.has_unread_up_to(1)
     # Edits, deletions and reads update rows in place.
     model.update_message(message(5, text="changé", modified_at=T0))
     model.mark_deleted(6, T0)
-    model.mark_read([12], T0)
+    model.mark_read(list(range(1, 12)), T0)
     assert model.index(4, 0).data(MessageModel.EditedRole)
     assert model.index(5, 0).data(MessageModel.DeletedRole)
-    assert model.index(11, 0).data(MessageModel.ReadRole)
+    assert model.index(10, 0).data(MessageModel.ReadRole)
     assert model.index(0, 0).data(MessageModel.DayHeaderRole)
+    assert not model.has_unread_up_to(11) and model.find("MESSAGE 1") == [0, 9, 10, 11]
+    qtmodeltester.check(model)
+
+
+def test_message_model_opens_at_the_oldest_unread_and_loads_both_ways(qtmodeltester) -> None:
+    model = MessageModel()
+    asked: list[int] = []
+    model.page_requested.connect(lambda partner, number: asked.append(number))
+    model.reset(PARTNER, ME, page_size=3)
+    model.open()
+    # 30 messages, the oldest unread (5) is on page 8: opened there instead.
+    model.load_page(PARTNER, 0, peek([28, 29, 30], 0, total=30, first_unread=(5, 8), unread=26))
+    assert asked == [0, 8] and model.rowCount() == 0 and model.loading
+    model.load_page(PARTNER, 8, peek([4, 5, 6], 8, total=30, first_unread=(5, 8), unread=26))
+    assert [m.id for m in model.messages()] == [4, 5, 6] and model.focus_id() == 5
+    assert model.has_older() and model.has_newer()
+    # Below: Qt's fetchMore asks for the next newer page.
+    assert model.canFetchMore(QModelIndex())
+    model.fetchMore(QModelIndex())
+    assert asked[-1] == 7 and not model.canFetchMore(QModelIndex())
+    model.load_page(PARTNER, 7, peek([7, 8, 9], 7, total=30))
+    assert [m.id for m in model.messages()] == list(range(4, 10))
+    # A live message far below the loaded run is counted, not shown.
+    model.add_message(message(31))
+    assert model.total == 31 and model.rowCount() == 6
+    # Page numbers follow the total: place 9 (id 10) is on page (31-1-9)//3 = 7.
+    model.fetchMore(QModelIndex())
+    assert asked[-1] == 7
+    model.load_page(PARTNER, 7, peek([8, 9, 10], 7, total=31))
+    assert [m.id for m in model.messages()][-1] == 10
+    # Jumping to the latest replaces the run.
+    model.request_latest()
+    model.load_page(PARTNER, 0, peek([29, 30, 31], 0, total=31))
+    assert [m.id for m in model.messages()] == [29, 30, 31] and model.focus_id() is None
+    assert not model.has_newer() and model.has_older()
+    # A failed load is kept, and retried.
+    model.fetch_older()
+    model.loading_failed()
+    assert model.failed and not model.loading and not model.can_fetch_older()
+    model.retry()
+    assert asked[-1] == 1 and model.loading and not model.failed
     qtmodeltester.check(model)
 
 
 def test_message_model_resets_after_a_gap() -> None:
     model = MessageModel()
     model.reset(PARTNER, ME, page_size=3)
-    model.load_page(PARTNER, page([1, 2, 3], 0, total=3))
+    model.open()
+    model.load_page(PARTNER, 0, peek([1, 2, 3], 0, total=3))
     # Offline for long: the newest page no longer touches what we hold.
-    model.load_page(PARTNER, page([8, 9, 10], 0, total=10))
+    model.refresh()
+    model.load_page(PARTNER, 0, peek([8, 9, 10], 0, total=10))
     assert [m.id for m in model.messages()] == [8, 9, 10]
     assert model.has_older()
 
@@ -178,7 +231,8 @@ def test_a_long_history_stays_smooth(qtbot) -> None:
     view.resize(600, 500)
     view.show()
     start = time.perf_counter()
-    model.load_page(PARTNER, Page(0, 1, 5000, messages))
+    model.open()
+    model.load_page(PARTNER, 0, Page(0, 1, 5000, messages))
     view.doItemsLayout()
     view.scrollToBottom()
     view.viewport().repaint()
@@ -301,7 +355,8 @@ def test_bubbles_follow_the_palette_and_the_font(qtbot) -> None:
 
     model = MessageModel()
     model.reset(PARTNER, ME, page_size=10)
-    model.load_page(PARTNER, Page(0, 1, 2, (message(1), message(2, mine=True))))
+    model.open()
+    model.load_page(PARTNER, 0, Page(0, 1, 2, (message(1), message(2, mine=True))))
     view = MessageListView()
     qtbot.addWidget(view)
     view.set_me(ME)

@@ -99,7 +99,9 @@ def test_banners_overlay_and_the_last_bubble_stays_whole(
     client = make_user("client")
     line = connect(client["api_key"])
     for number in range(8):
-        line.ask(f"/message {pro['id']} message {number} " + "mot " * 12)
+        last = line.ask(f"/message {pro['id']} message {number} " + "mot " * 12).body["id"]
+    # Read already: the view opens at the newest (unread, at the oldest unread).
+    assert connect(pro["api_key"]).ask(f"/lu {client['id']} {last}").code == 200
     shop = open_window(pro["api_key"], "pro")
     shop.resize(760, 520)
     open_conversation(qtbot, shop, client["id"])
