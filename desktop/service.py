@@ -134,6 +134,7 @@ class ChatService(QObject):
     messages_read = Signal(object, object)  # [ids], read_at
     read_marked = Signal(int, object)  # partner, ReadMark (what stays unread)
     unread_total_loaded = Signal(int)
+    background_failed = Signal(object)  # ServiceError of a request nobody asked for
     info_loaded = Signal(object)  # Message
     restriction_changed = Signal(int, str, object)  # client id, action, until or None
     restrictions_loaded = Signal(object)  # [Restriction]
@@ -431,20 +432,32 @@ class ChatService(QObject):
 
     # --- requests -----------------------------------------------------------------------
 
+    def _failed(self, report: ServiceError, quiet: bool) -> None:
+        if quiet:
+            log.info("background %s failed: %s", report.action.value, report.message)
+            self.background_failed.emit(report)
+        else:
+            self._report(report)
+
     async def _call(
         self,
         action: Action,
         operation: Callable[[TchatatorClient], Awaitable[T]],
         target: int | None = None,
+        quiet: bool = False,
     ) -> T:
+        """Run ``operation``; on failure report it (``quiet``: only to the
+        ``background_failed`` signal: nothing a person asked for failed)."""
         client = self._client
         if client is None or not self.online:
-            self._report(ServiceError(action, offline_message(action), "", None, None, target))
+            report = ServiceError(action, offline_message(action), "", None, None, target)
+            self._failed(report, quiet)
             return _FAILED
         try:
             return await operation(client)
         except (StatusError, ConnectionLost) as error:
-            self._report(from_exception(error, action, target))
+            report = from_exception(error, action, target)
+            self._failed(report, quiet)
             return _FAILED
 
     @async_slot(int)
@@ -464,7 +477,9 @@ class ChatService(QObject):
     @async_slot(int, int)
     async def mark_read(self, partner: int, up_to: int) -> None:
         """What ``partner`` sent me up to message ``up_to`` was shown (``/lu``)."""
-        result = await self._call(Action.READ, lambda c: c.mark_read(partner, up_to), partner)
+        result = await self._call(
+            Action.READ, lambda c: c.mark_read(partner, up_to), partner, quiet=True
+        )
         if result is not _FAILED:
             if result.ids:
                 self.messages_read.emit(list(result.ids), result.read_at or _now())

@@ -190,253 +190,253 @@
 <context>
     <name>ChatWindow</name>
     <message>
-        <location filename="../widgets/chat.py" line="241"/>
+        <location filename="../widgets/chat.py" line="243"/>
         <source>Search a conversation</source>
         <translation>Rechercher une conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="170"/>
+        <location filename="../widgets/chat.py" line="172"/>
         <source>&amp;File</source>
         <translation>&amp;Fichier</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="171"/>
+        <location filename="../widgets/chat.py" line="173"/>
         <source>&amp;Refresh</source>
         <translation>&amp;Actualiser</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="175"/>
+        <location filename="../widgets/chat.py" line="177"/>
         <source>&amp;Conversation</source>
         <translation>&amp;Conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="176"/>
+        <location filename="../widgets/chat.py" line="178"/>
         <source>&amp;New conversation…</source>
         <translation>&amp;Nouvelle conversation…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="182"/>
+        <location filename="../widgets/chat.py" line="184"/>
         <source>&amp;Search a conversation</source>
         <translation>&amp;Rechercher une conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="186"/>
+        <location filename="../widgets/chat.py" line="188"/>
         <source>&amp;Find in the conversation</source>
         <translation>&amp;Chercher dans la conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="190"/>
+        <location filename="../widgets/chat.py" line="192"/>
         <source>Next &amp;unread conversation</source>
         <translation>Conversation non l&amp;ue suivante</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="194"/>
+        <location filename="../widgets/chat.py" line="196"/>
         <source>Jump to the &amp;latest message</source>
         <translation>Aller au &amp;dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="198"/>
+        <location filename="../widgets/chat.py" line="200"/>
         <source>&amp;Write a message</source>
         <translation>É&amp;crire un message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="210"/>
+        <location filename="../widgets/chat.py" line="212"/>
         <source>&amp;Moderation</source>
         <translation>&amp;Modération</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="212"/>
+        <location filename="../widgets/chat.py" line="214"/>
         <source>&amp;Block this customer…</source>
         <translation>&amp;Bloquer ce client…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="215"/>
+        <location filename="../widgets/chat.py" line="217"/>
         <source>Un&amp;block this customer</source>
         <translation>&amp;Débloquer ce client</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="218"/>
+        <location filename="../widgets/chat.py" line="220"/>
         <source>B&amp;an this customer…</source>
         <translation>Ba&amp;nnir ce client…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="221"/>
+        <location filename="../widgets/chat.py" line="223"/>
         <source>&amp;Lift the ban</source>
         <translation>&amp;Lever le ban</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="230"/>
+        <location filename="../widgets/chat.py" line="232"/>
         <source>&amp;Blocks and bans…</source>
         <translation>Blocages et &amp;bans…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="239"/>
+        <location filename="../widgets/chat.py" line="241"/>
         <source>Send the message</source>
         <translation>Envoyer le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="240"/>
+        <location filename="../widgets/chat.py" line="242"/>
         <source>New line in the message</source>
         <translation>Nouvelle ligne dans le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="242"/>
+        <location filename="../widgets/chat.py" line="244"/>
         <source>Find in the conversation</source>
         <translation>Chercher dans la conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="243"/>
+        <location filename="../widgets/chat.py" line="245"/>
         <source>Next unread conversation</source>
         <translation>Conversation non lue suivante</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="244"/>
+        <location filename="../widgets/chat.py" line="246"/>
         <source>Jump to the latest message</source>
         <translation>Aller au dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="245"/>
+        <location filename="../widgets/chat.py" line="247"/>
         <source>Write a message</source>
         <translation>Écrire un message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="246"/>
+        <location filename="../widgets/chat.py" line="248"/>
         <source>Edit the selected message</source>
         <translation>Modifier le message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="247"/>
+        <location filename="../widgets/chat.py" line="249"/>
         <source>Delete the selected message</source>
         <translation>Supprimer le message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="248"/>
+        <location filename="../widgets/chat.py" line="250"/>
         <source>Details of the selected message</source>
         <translation>Détails du message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="251"/>
+        <location filename="../widgets/chat.py" line="253"/>
         <source>Edit my last message</source>
         <translation>Modifier mon dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="253"/>
+        <location filename="../widgets/chat.py" line="255"/>
         <source>Cancel editing</source>
         <translation>Annuler la modification</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="256"/>
+        <location filename="../widgets/chat.py" line="258"/>
         <source>New conversation</source>
         <translation>Nouvelle conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="258"/>
+        <location filename="../widgets/chat.py" line="260"/>
         <source>Blocks and bans</source>
         <translation>Blocages et bannissements</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="347"/>
+        <location filename="../widgets/chat.py" line="348"/>
         <source>%1 Trying again in %2 s.</source>
         <translation>%1 Nouvel essai dans %2 s.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="356"/>
-        <location filename="../widgets/chat.py" line="423"/>
+        <location filename="../widgets/chat.py" line="357"/>
+        <location filename="../widgets/chat.py" line="429"/>
         <source>Loading…</source>
         <translation>Chargement…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="446"/>
+        <location filename="../widgets/chat.py" line="452"/>
         <source>No unread conversation.</source>
         <translation>Aucune conversation non lue.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="250"/>
+        <location filename="../widgets/chat.py" line="252"/>
         <source>%1 (empty message)</source>
         <translation>%1 (message vide)</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="573"/>
+        <location filename="../widgets/chat.py" line="579"/>
         <source>Delete the message</source>
         <translation>Supprimer le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="574"/>
+        <location filename="../widgets/chat.py" line="580"/>
         <source>Delete this message? Its text is erased for both of you.</source>
         <translation>Supprimer ce message ? Son texte sera effacé pour vous deux.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="575"/>
+        <location filename="../widgets/chat.py" line="581"/>
         <source>&amp;Delete</source>
         <translation>&amp;Supprimer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="638"/>
+        <location filename="../widgets/chat.py" line="644"/>
         <source>someone</source>
         <translation>quelqu&apos;un</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="641"/>
+        <location filename="../widgets/chat.py" line="647"/>
         <source>New message from %1</source>
         <translation>Nouveau message de %1</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="681"/>
+        <location filename="../widgets/chat.py" line="687"/>
         <source>Block</source>
         <translation>Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="682"/>
+        <location filename="../widgets/chat.py" line="688"/>
         <source>Block %1? They cannot write to you for %2 h.</source>
         <translation>Bloquer %1 ? Ce client ne pourra plus vous écrire pendant %2 h.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="685"/>
+        <location filename="../widgets/chat.py" line="691"/>
         <source>&amp;Block</source>
         <translation>&amp;Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="696"/>
+        <location filename="../widgets/chat.py" line="702"/>
         <source>Ban</source>
         <translation>Bannir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="697"/>
+        <location filename="../widgets/chat.py" line="703"/>
         <source>Ban %1? They cannot write to you until you lift the ban.</source>
         <translation>Bannir %1 ? Ce client ne pourra plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="700"/>
+        <location filename="../widgets/chat.py" line="706"/>
         <source>B&amp;an</source>
         <translation>Ba&amp;nnir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="710"/>
+        <location filename="../widgets/chat.py" line="716"/>
         <source>blocked</source>
         <translation>bloqué·e</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="712"/>
+        <location filename="../widgets/chat.py" line="718"/>
         <source>banned</source>
         <translation>banni·e</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="735"/>
+        <location filename="../widgets/chat.py" line="741"/>
         <source>%1 is blocked until %2.</source>
         <translation>%1 ne peut plus vous écrire jusqu&apos;au %2.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="736"/>
+        <location filename="../widgets/chat.py" line="742"/>
         <source>%1 can write to you again.</source>
         <translation>%1 peut de nouveau vous écrire.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="737"/>
+        <location filename="../widgets/chat.py" line="743"/>
         <source>%1 is banned until you lift the ban.</source>
         <translation>%1 ne peut plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="738"/>
+        <location filename="../widgets/chat.py" line="744"/>
         <source>The ban on %1 is lifted.</source>
         <translation>Ban levé pour %1.</translation>
     </message>
@@ -883,7 +883,7 @@
         <translation>Erreur inattendue : %1</translation>
     </message>
     <message>
-        <location filename="../service.py" line="563"/>
+        <location filename="../service.py" line="578"/>
         <source>The server presented a certificate that the trusted authority did not issue: nothing was sent. If the server&apos;s certificates were regenerated, log in again and confirm its new fingerprint.</source>
         <translation>Le serveur présente un certificat que l&apos;autorité approuvée n&apos;a pas émis : rien n&apos;a été envoyé. Si ses certificats ont été régénérés, reconnectez-vous et confirmez sa nouvelle empreinte.</translation>
     </message>

@@ -152,6 +152,8 @@ class ChatWindow(ServiceWindow):
         service.message_deleted.connect(self._message_deleted)
         service.messages_read.connect(self.messages.mark_read)
         service.read_marked.connect(self._read_marked)
+        # A refused /lu: ask again the next time something is shown.
+        service.background_failed.connect(lambda _report: self._forget_read_request())
         service.unread_total_loaded.connect(self._set_unread_total)
         service.info_loaded.connect(self._show_info)
         service.restrictions_loaded.connect(self.restrictions.set_rows)
@@ -285,6 +287,7 @@ class ChatWindow(ServiceWindow):
         if self.pro:
             self.service.load_restrictions()
         self.service.load_unread_total()
+        self._read_timer.start()
         if self.messages.partner >= 0:
             if self.messages.failed:
                 self._retry_history()
@@ -305,8 +308,6 @@ class ChatWindow(ServiceWindow):
             if report.target == self.messages.partner:
                 self.messages.loading_failed()
                 self._history_failed(report)
-        elif report.action is Action.READ:
-            self._read_asked = (-1, 0)  # ask again next time something is shown
         elif report.action is Action.CONVERSATIONS:
             self.conversations.loading_failed()
             if report.retry_after and self.conversations.rowCount() == 0:
@@ -361,14 +362,19 @@ class ChatWindow(ServiceWindow):
     def _mark_shown_read(self) -> None:
         """Messages become read as a person sees them: up to the newest on screen."""
         partner = self.messages.partner
+        if partner < 0 or not self.service.online:
+            return  # offline: refresh() looks again once reconnected
         up_to = self.pane.view.newest_shown()
-        if partner < 0 or up_to is None or not self.messages.has_unread_up_to(up_to):
+        if up_to is None or not self.messages.has_unread_up_to(up_to):
             return
         asked_partner, asked_up_to = self._read_asked
         if asked_partner == partner and asked_up_to >= up_to:
             return  # already asked for that
         self._read_asked = (partner, up_to)
         self.service.mark_read(partner, up_to)
+
+    def _forget_read_request(self) -> None:
+        self._read_asked = (-1, 0)
 
     def _read_marked(self, partner: int, mark: ReadMark) -> None:
         self.conversations.set_unread(partner, mark.unread)
