@@ -883,7 +883,7 @@
         <translation>Erreur inattendue : %1</translation>
     </message>
     <message>
-        <location filename="../service.py" line="578"/>
+        <location filename="../service.py" line="584"/>
         <source>The server presented a certificate that the trusted authority did not issue: nothing was sent. If the server&apos;s certificates were regenerated, log in again and confirm its new fingerprint.</source>
         <translation>Le serveur présente un certificat que l&apos;autorité approuvée n&apos;a pas émis : rien n&apos;a été envoyé. Si ses certificats ont été régénérés, reconnectez-vous et confirmez sa nouvelle empreinte.</translation>
     </message>
