@@ -325,3 +325,57 @@ def test_a_refused_load_shows_its_state_and_retries(qtbot, qloop, open_window, t
         assert view.state_text == ""
     finally:
         shop.server.stop()
+
+
+# --- the figures of the closing note --------------------------------------------------------
+
+
+def _shown(window: Any) -> bool:
+    view = window.pane.view
+    return window.messages.rowCount() > 0 and not window.messages.loading and not view._initial
+
+
+@pytest.mark.slow
+def test_open_and_switch_times(qtbot, qloop, open_window, shop) -> None:
+    """Time to show the 4,000-message conversation, and to switch among 300.
+
+    Measured from the call to the first page on screen (the view laid out at
+    the divider or the bottom), against the real server: request, reply,
+    model, layout. Budgets are loose (a loaded 2-core machine shared by
+    several test runs); the figures are printed for the record."""
+    window = open_shop(qtbot, open_window, shop)
+    model = window.conversations
+    # Every conversation listed (fetchMore on the list, page after page).
+    while model.canFetchMore():
+        rows = model.rowCount()
+        model.fetchMore()
+        qtbot.waitUntil(lambda rows=rows: model.rowCount() > rows, timeout=WAIT_MS)
+    assert model.rowCount() == SMALL + 1
+    big = model.conversation(model.row_of(shop.big_client)).partner
+
+    def show(partner: Any) -> float:
+        started = time.perf_counter()
+        window.open_partner(partner)
+        qtbot.waitUntil(lambda: _shown(window), timeout=WAIT_MS)
+        return time.perf_counter() - started
+
+    # 2,000 unread: page 0, then the oldest unread's page (two /apercu).
+    backlog = show(big)
+    window.open_partner(model.conversation(1 if model.row_of(big.id) == 0 else 0).partner)
+    qtbot.waitUntil(lambda: _shown(window), timeout=WAIT_MS)
+    assert ask(shop, f"/lu {shop.big_client} 999999999").code == 200
+    read = show(big)  # all read: page 0 only, shown at the bottom
+    switches = []
+    for row in range(SMALL + 1):
+        partner = model.conversation(row).partner
+        if partner.id != window.messages.partner:
+            switches.append(show(partner))
+    switches.sort()
+    median = switches[len(switches) // 2]
+    p95 = switches[int(len(switches) * 0.95)]
+    print(
+        f"\nopen 4,000 messages: {backlog * 1000:.0f} ms with 2,000 unread, "
+        f"{read * 1000:.0f} ms all read; switch among {len(switches)}: "
+        f"median {median * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {switches[-1] * 1000:.0f} ms"
+    )
+    assert backlog < 3.0 and read < 2.0 and median < 1.0
