@@ -356,87 +356,87 @@
         <translation>%1 (message vide)</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="579"/>
+        <location filename="../widgets/chat.py" line="580"/>
         <source>Delete the message</source>
         <translation>Supprimer le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="580"/>
+        <location filename="../widgets/chat.py" line="581"/>
         <source>Delete this message? Its text is erased for both of you.</source>
         <translation>Supprimer ce message ? Son texte sera effacé pour vous deux.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="581"/>
+        <location filename="../widgets/chat.py" line="582"/>
         <source>&amp;Delete</source>
         <translation>&amp;Supprimer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="644"/>
+        <location filename="../widgets/chat.py" line="646"/>
         <source>someone</source>
         <translation>quelqu&apos;un</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="647"/>
+        <location filename="../widgets/chat.py" line="649"/>
         <source>New message from %1</source>
         <translation>Nouveau message de %1</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="687"/>
+        <location filename="../widgets/chat.py" line="689"/>
         <source>Block</source>
         <translation>Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="688"/>
+        <location filename="../widgets/chat.py" line="690"/>
         <source>Block %1? They cannot write to you for %2 h.</source>
         <translation>Bloquer %1 ? Ce client ne pourra plus vous écrire pendant %2 h.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="691"/>
+        <location filename="../widgets/chat.py" line="693"/>
         <source>&amp;Block</source>
         <translation>&amp;Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="702"/>
+        <location filename="../widgets/chat.py" line="704"/>
         <source>Ban</source>
         <translation>Bannir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="703"/>
+        <location filename="../widgets/chat.py" line="705"/>
         <source>Ban %1? They cannot write to you until you lift the ban.</source>
         <translation>Bannir %1 ? Ce client ne pourra plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="706"/>
+        <location filename="../widgets/chat.py" line="708"/>
         <source>B&amp;an</source>
         <translation>Ba&amp;nnir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="716"/>
+        <location filename="../widgets/chat.py" line="718"/>
         <source>blocked</source>
         <translation>bloqué·e</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="718"/>
+        <location filename="../widgets/chat.py" line="720"/>
         <source>banned</source>
         <translation>banni·e</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="741"/>
+        <location filename="../widgets/chat.py" line="743"/>
         <source>%1 is blocked until %2.</source>
         <translation>%1 ne peut plus vous écrire jusqu&apos;au %2.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="742"/>
+        <location filename="../widgets/chat.py" line="744"/>
         <source>%1 can write to you again.</source>
         <translation>%1 peut de nouveau vous écrire.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="743"/>
+        <location filename="../widgets/chat.py" line="745"/>
         <source>%1 is banned until you lift the ban.</source>
         <translation>%1 ne peut plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="744"/>
+        <location filename="../widgets/chat.py" line="746"/>
         <source>The ban on %1 is lifted.</source>
         <translation>Ban levé pour %1.</translation>
     </message>
@@ -700,32 +700,32 @@
 <context>
     <name>DirectoryDialog</name>
     <message>
-        <location filename="../widgets/dialogs.py" line="189"/>
+        <location filename="../widgets/dialogs.py" line="191"/>
         <source>New conversation</source>
         <translation>Nouvelle conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="192"/>
+        <location filename="../widgets/dialogs.py" line="194"/>
         <source>Choose the professional you want to write to.</source>
         <translation>Choisissez le professionnel à qui écrire.</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="196"/>
+        <location filename="../widgets/dialogs.py" line="198"/>
         <source>Search by name</source>
         <translation>Rechercher par nom</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="197"/>
+        <location filename="../widgets/dialogs.py" line="199"/>
         <source>Search professionals</source>
         <translation>Rechercher un professionnel</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="202"/>
+        <location filename="../widgets/dialogs.py" line="204"/>
         <source>Professionals</source>
         <translation>Professionnels</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="216"/>
+        <location filename="../widgets/dialogs.py" line="218"/>
         <source>Write</source>
         <translation>Écrire</translation>
     </message>
@@ -938,47 +938,47 @@
         <translation>Détails du message</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="128"/>
+        <location filename="../widgets/dialogs.py" line="130"/>
         <source>Number</source>
         <translation>Numéro</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="129"/>
+        <location filename="../widgets/dialogs.py" line="131"/>
         <source>From</source>
         <translation>De</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="130"/>
+        <location filename="../widgets/dialogs.py" line="132"/>
         <source>To</source>
         <translation>À</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="131"/>
+        <location filename="../widgets/dialogs.py" line="133"/>
         <source>Sent</source>
         <translation>Envoyé</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="132"/>
+        <location filename="../widgets/dialogs.py" line="134"/>
         <source>Edited</source>
         <translation>Modifié</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="133"/>
+        <location filename="../widgets/dialogs.py" line="135"/>
         <source>Read</source>
         <translation>Lu</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="134"/>
+        <location filename="../widgets/dialogs.py" line="136"/>
         <source>Deleted</source>
         <translation>Supprimé</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="136"/>
+        <location filename="../widgets/dialogs.py" line="138"/>
         <source>Text</source>
         <translation>Texte</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="137"/>
+        <location filename="../widgets/dialogs.py" line="139"/>
         <source>(erased)</source>
         <translation>(effacé)</translation>
     </message>
@@ -1351,37 +1351,37 @@
 <context>
     <name>SanctionsDialog</name>
     <message>
-        <location filename="../widgets/dialogs.py" line="275"/>
+        <location filename="../widgets/dialogs.py" line="277"/>
         <source>Blocks and bans</source>
         <translation>Blocages et bannissements</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="278"/>
+        <location filename="../widgets/dialogs.py" line="280"/>
         <source>Customers you blocked or banned, in force now.</source>
         <translation>Les clients que vous avez bloqués ou bannis, en ce moment.</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="283"/>
+        <location filename="../widgets/dialogs.py" line="285"/>
         <source>Blocks and bans in force</source>
         <translation>Blocages et bannissements en cours</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="287"/>
+        <location filename="../widgets/dialogs.py" line="289"/>
         <source>&amp;Lift</source>
         <translation>&amp;Lever</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="288"/>
+        <location filename="../widgets/dialogs.py" line="290"/>
         <source>Lift the selected block or ban</source>
         <translation>Lever le blocage ou le ban choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="289"/>
+        <location filename="../widgets/dialogs.py" line="291"/>
         <source>&amp;Refresh</source>
         <translation>&amp;Actualiser</translation>
     </message>
     <message>
-        <location filename="../widgets/dialogs.py" line="293"/>
+        <location filename="../widgets/dialogs.py" line="295"/>
         <source>Close</source>
         <translation>Fermer</translation>
     </message>
@@ -1389,118 +1389,118 @@
 <context>
     <name>ServiceWindow</name>
     <message>
-        <location filename="../widgets/base.py" line="156"/>
+        <location filename="../widgets/base.py" line="157"/>
         <source>&amp;Language</source>
         <translation>&amp;Langue</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="166"/>
+        <location filename="../widgets/base.py" line="167"/>
         <source>Change &amp;account…</source>
         <translation>Changer de &amp;compte…</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="169"/>
+        <location filename="../widgets/base.py" line="170"/>
         <source>&amp;Quit</source>
         <translation>&amp;Quitter</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="173"/>
+        <location filename="../widgets/base.py" line="174"/>
         <source>&amp;Help</source>
         <translation>&amp;Aide</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="174"/>
+        <location filename="../widgets/base.py" line="175"/>
         <source>&amp;Keyboard shortcuts</source>
         <translation>&amp;Raccourcis clavier</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="181"/>
+        <location filename="../widgets/base.py" line="182"/>
         <source>Refresh</source>
         <translation>Actualiser</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="182"/>
+        <location filename="../widgets/base.py" line="183"/>
         <source>Quit</source>
         <translation>Quitter</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="183"/>
+        <location filename="../widgets/base.py" line="184"/>
         <source>This list</source>
         <translation>Cette liste</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="206"/>
+        <location filename="../widgets/base.py" line="207"/>
         <source>Change account</source>
         <translation>Changer de compte</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="208"/>
+        <location filename="../widgets/base.py" line="209"/>
         <source>Log out of this account? You will need its key to log in again (a remembered key is forgotten).</source>
         <translation>Se déconnecter de ce compte ? Il faudra sa clé pour s&apos;y reconnecter (une clé mémorisée est oubliée).</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="211"/>
+        <location filename="../widgets/base.py" line="212"/>
         <source>&amp;Log out</source>
         <translation>Se &amp;déconnecter</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="238"/>
+        <location filename="../widgets/base.py" line="239"/>
         <source>Connected</source>
         <translation>Connecté</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="239"/>
+        <location filename="../widgets/base.py" line="240"/>
         <source>Connecting…</source>
         <translation>Connexion…</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="240"/>
+        <location filename="../widgets/base.py" line="241"/>
         <source>Offline</source>
         <translation>Hors ligne</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="250"/>
+        <location filename="../widgets/base.py" line="258"/>
         <source>Connection lost. Reconnecting…</source>
         <translation>Connexion perdue. Reconnexion…</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="253"/>
-        <location filename="../widgets/base.py" line="264"/>
+        <location filename="../widgets/base.py" line="261"/>
+        <location filename="../widgets/base.py" line="272"/>
         <source>Offline: reconnecting…</source>
         <translation>Hors ligne : reconnexion en cours…</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="259"/>
+        <location filename="../widgets/base.py" line="267"/>
         <source>Offline: nothing is sent. Next connection attempt in %1 s.</source>
         <translation>Hors ligne : rien n&apos;est envoyé. Nouvelle tentative de connexion dans %1 s.</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="262"/>
+        <location filename="../widgets/base.py" line="270"/>
         <source>&amp;Retry now</source>
         <translation>&amp;Réessayer maintenant</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="270"/>
+        <location filename="../widgets/base.py" line="278"/>
         <source>Connection restored.</source>
         <translation>Connexion rétablie.</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="276"/>
+        <location filename="../widgets/base.py" line="284"/>
         <source>Your session has ended and the key was refused: log in again.</source>
         <translation>Votre session a pris fin et la clé a été refusée : reconnectez-vous.</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="278"/>
+        <location filename="../widgets/base.py" line="286"/>
         <source>Log &amp;in again</source>
         <translation>Se &amp;reconnecter</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="285"/>
+        <location filename="../widgets/base.py" line="293"/>
         <source>Too many requests: you can try again in %1 s.</source>
         <translation>Trop de requêtes : vous pourrez réessayer dans %1 s.</translation>
     </message>
     <message>
-        <location filename="../widgets/base.py" line="317"/>
+        <location filename="../widgets/base.py" line="325"/>
         <source>&amp;Open</source>
         <translation>&amp;Ouvrir</translation>
     </message>
@@ -1508,7 +1508,7 @@
 <context>
     <name>ShortcutsDialog</name>
     <message>
-        <location filename="../widgets/dialogs.py" line="312"/>
+        <location filename="../widgets/dialogs.py" line="314"/>
         <source>Keyboard shortcuts</source>
         <translation>Raccourcis clavier</translation>
     </message>
