@@ -302,6 +302,18 @@ def _shown_keys(server) -> list[str]:
     return [match.group(1) for line in server.output if (match := _SHOWN_KEY.search(line))]
 
 
+def _banner_line(server, text: str) -> str:
+    """The start banner's line holding ``text``: start() returns at its first
+    line, and the reader thread may not have the next ones yet."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = [line for line in server.output if text in line]
+        if found or time.monotonic() > deadline:
+            assert found, f"no {text!r} in:\n" + "\n".join(server.output)
+            return found[0]
+        time.sleep(0.05)
+
+
 def test_a_weak_admin_key_is_refused_at_start(tmp_path) -> None:
     server = ServerProcess(tmp_path / "weak", admin_api_key="x")
     with pytest.raises(RuntimeError) as refused:
@@ -323,6 +335,7 @@ def test_a_weak_admin_key_is_refused_by_sync_and_the_running_one_stays(fresh_ser
 
 def test_emptying_the_admin_key_generates_a_fresh_one(fresh_server) -> None:
     server = fresh_server(admin_api_key="")
+    _banner_line(server, "Admin key generated")
     [first] = _shown_keys(server)
     with server.connect() as admin:
         admin.login(first)
@@ -341,6 +354,8 @@ def test_emptying_the_admin_key_generates_a_fresh_one(fresh_server) -> None:
         line.login(shown[1])
     server.stop()
     server.start()  # the fresh key stays, and is not shown again
+    _banner_line(server, "Try it:")  # the line before the admin key's
+    time.sleep(0.2)
     assert _shown_keys(server) == []
     with server.connect() as line:
         line.login(shown[1])
@@ -387,12 +402,14 @@ def test_the_cli_takes_the_key_from_the_environment_or_a_prompt(server, make_use
 def test_the_ca_key_can_be_kept_offline(fresh_server, tmp_path) -> None:
     server = fresh_server()
     ca_key = server.folder / "certs" / "ca.key"
-    assert any("CA private key" in line and "offline" in line for line in server.output)
-    fingerprint = next(line for line in server.output if "fingerprint (SHA-256)" in line)
+    assert "offline" in _banner_line(server, "CA private key")
+    fingerprint = _banner_line(server, "fingerprint (SHA-256)")
     server.stop()
     offline = tmp_path / "offline-ca.key"
     ca_key.rename(offline)
     server.start()  # serves without it
+    _banner_line(server, "Try it:")  # the line before the CA key's
+    time.sleep(0.2)
     assert not any("CA private key" in line for line in server.output)
     with server.connect() as line:
         assert expect(line.ask("/ca"), 200)["fingerprint"] in fingerprint
@@ -404,7 +421,7 @@ def test_the_ca_key_can_be_kept_offline(fresh_server, tmp_path) -> None:
     assert "ca.key is missing" in str(refused.value) and "security.md" in str(refused.value)
     offline.rename(ca_key)
     server.start()
-    assert fingerprint in server.output  # the same CA: clients keep trusting it
+    assert _banner_line(server, "fingerprint (SHA-256)") == fingerprint  # the same CA
 
 
 def test_the_login_deadline_counts_from_the_tcp_accept(fresh_server) -> None:
