@@ -270,7 +270,7 @@ def test_connections_in_the_tls_handshake_count_per_address(fresh_server) -> Non
         flood = [_raw_socket(server, address) for _ in range(20)]
         try:
             started = time.monotonic()
-            closed = sum(closed_by_peer(sock, 0.2) for sock in flood)
+            closed = sum(closed_by_peer(sock, 0.5) for sock in flood)
             assert closed >= 20 - 8, f"only {closed} of 20 extra sockets closed"
             assert time.monotonic() - started < 10  # the handshake timeout is 10 s
         finally:
@@ -433,5 +433,6 @@ def test_the_login_deadline_counts_from_the_tcp_accept(fresh_server) -> None:
     with server.client_context().wrap_socket(raw, server_hostname="localhost") as tls:
         assert closed_by_peer(tls, 6)
     closed_after = time.monotonic() - accepted
-    # 4 s from the accept (7 s if counted from the handshake); margin for a loaded machine.
-    assert closed_after < 5.8, closed_after
+    # 4 s from the accept (at least 7 s if counted from the handshake); the
+    # margin is for a loaded machine.
+    assert closed_after < 6.4, closed_after
