@@ -51,6 +51,7 @@ from .push import Broker
 from .requestlog import RequestLog
 from .security import TokenClaims, resolve_admin_digest
 from .session import IDENTITY_RECHECK, session_alive
+from .sharedlimits import SharedLimits
 from .storage import queries
 from .storage.db import Database
 from .storage.models import utc_now
@@ -109,6 +110,7 @@ class App:
         self.broker = Broker()
         # With redis_url: the other instances (push, /sync, /logs; docs/scaling.md).
         self.cluster: Cluster | None = None
+        self.shared_limits: SharedLimits | None = None  # counted in Redis
         self.connections: set[ClientConnection] = set()
         # Every socket from its TCP accept to its close (in the TLS handshake,
         # served or being refused): what max_connections* limit.
@@ -144,6 +146,10 @@ class App:
             self.broker.forward = self.cluster.forward_push
             self.request_log.forward = self.cluster.forward_log
             await self.cluster.start()
+            self.shared_limits = SharedLimits(
+                self, self.cluster.redis, self.cluster.namespace, self.cluster.outage
+            )
+            self.shared_limits.start()
         self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
         self._listener_sweep = asyncio.get_running_loop().create_task(self._sweep_listeners())
 
@@ -241,6 +247,8 @@ class App:
             if late:
                 await asyncio.wait(late, timeout=2)
         self.request_log.flush()
+        if self.shared_limits is not None:
+            await self.shared_limits.stop()
         if self.cluster is not None:
             await self.cluster.stop()
         await asyncio.to_thread(self.db.close)
@@ -297,6 +305,31 @@ class App:
             if entries is not None:
                 return entries
         return self.request_log.last(count)
+
+    async def check_rate(self, key: tuple[str, object]) -> float:
+        """0 and the request is counted, or the seconds to wait (not counted);
+        in Redis with ``redis_url`` (``sharedlimits``), else in memory."""
+        if self.shared_limits is None:
+            return self.limiter.check(key)
+        return await self.shared_limits.check(key)
+
+    async def reserve_login_attempt(self, peer: str) -> tuple[float, Any]:
+        """Count a ``/connexion`` attempt from ``peer`` before its key is tried:
+        (0, the attempt), or (seconds to wait, None) past
+        ``max_failed_logins_per_minute`` (counted across instances with Redis)."""
+        if self.shared_limits is not None:
+            return await self.shared_limits.reserve_login_attempt(peer)
+        wait = self.failed_logins.wait_time(peer)
+        if wait > 0:
+            return wait, None
+        return 0.0, self.failed_logins.record(peer)
+
+    async def take_back_login_attempt(self, peer: str, attempt: Any) -> None:
+        """The attempt succeeded: it does not count as a failure."""
+        if isinstance(attempt, float):
+            self.failed_logins.discard(peer, attempt)
+        elif self.shared_limits is not None:
+            await self.shared_limits.take_back(attempt)
 
     # --- connections ---------------------------------------------------------------
 

@@ -76,15 +76,14 @@ async def cmd_connexion(server: Server, session: Session, key: str) -> dict[str,
     minute. Each attempt is counted before its key is tried (and taken back
     if it succeeds), so attempts in parallel cannot all slip under the limit.
     """
-    failures, peer = server.failed_logins, session.peer
-    wait = failures.wait_time(peer)
+    peer = session.peer
+    wait, attempt = await server.reserve_login_attempt(peer)
     if wait > 0:
         raise TooManyRequests("too many failed logins from your address", retry_after=wait)
-    attempt = failures.record(peer)
     result = await _authenticate(server, key)
     if result is None:
         raise Unauthorized("invalid key or token")
-    failures.discard(peer, attempt)
+    await server.take_back_login_attempt(peer, attempt)
     identity, token, claims = result
     session.login(identity, claims)
     return {"token": token, "user": identity.public()}

@@ -39,7 +39,7 @@ async def process(server: Server, session: Session, event: Request | LineError) 
     try:
         if identity is None or identity.role != "admin":
             key = ("user", identity.id) if identity else ("peer", session.peer)
-            wait = server.limiter.check(key)
+            wait = await server.check_rate(key)  # no suspension without Redis
             if wait > 0:
                 raise TooManyRequests("too many requests", retry_after=wait)
         if isinstance(event, LineError):

@@ -5,6 +5,7 @@ one Redis logical database, both created and emptied by the tests.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,8 @@ from .support import (
     ADMIN_KEY,
     Line,
     ServerProcess,
+    SourceLine,
+    fresh_address,
     scratch_postgres_database,
     scratch_redis_database,
 )
@@ -192,3 +195,131 @@ def test_sync_reloads_every_instance(pair: tuple[ServerProcess, ServerProcess]) 
         with Line(second) as admin:
             admin.login(ADMIN_KEY)
             assert admin.ask("/sync").code == 200
+
+
+# --- 4. shared limits ---------------------------------------------------------------------------
+
+MINUTE_LIMIT = 8
+
+
+@pytest.fixture(scope="module")
+def limited(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    root = tmp_path_factory.mktemp("limited")
+    small = {
+        "max_requests_per_minute": MINUTE_LIMIT,
+        "max_requests_per_hour": 1000,
+        "max_failed_logins_per_minute": 3,
+    }
+    first = instance(root / "a", database_url, redis_url, instance_name="la", **small).start()
+    second = instance(root / "b", database_url, redis_url, instance_name="lb", **small).start()
+    yield first, second
+    first.stop()
+    second.stop()
+
+
+def test_request_limits_count_across_instances(
+    limited: tuple[ServerProcess, ServerProcess], redis_url: str
+) -> None:
+    import redis
+
+    first, second = limited
+    client = first.add_user("client", "Pressée")
+    lines = [Line(first), Line(second)]
+    for line in lines:
+        line.login(client["api_key"])  # counted for the address, not the user
+    # The user's budget is spent half on each instance...
+    for number in range(MINUTE_LIMIT):
+        assert lines[number % 2].ask("/limites").code == 200
+    # ...and is then spent on both.
+    refusals = [line.ask("/limites") for line in lines]
+    assert [reply.code for reply in refusals] == [429, 429]
+    waits = [reply.body["retry_after"] for reply in refusals]
+    assert all(1 <= wait <= 2 * 60 for wait in waits), waits
+    # A 429 does not count: asking again does not push the wait further.
+    for _ in range(5):
+        again = lines[0].ask("/limites")
+        assert again.code == 429 and again.body["retry_after"] <= waits[0]
+    for line in lines:
+        line.close()
+    # Memory per identity does not grow with the requests: one counter per
+    # window and fixed bucket (this one and at most the previous one).
+    store = redis.Redis.from_url(redis_url)
+    keys = store.keys(f"tchatator:*:limit:req:user:{client['id']}:*")
+    store.close()
+    assert 2 <= len(keys) <= 4, keys
+
+
+def test_failed_logins_count_across_instances(
+    limited: tuple[ServerProcess, ServerProcess],
+) -> None:
+    """Past 3 failed logins from an address, whichever instances saw them, every
+    /connexion from it is refused (429) without its key being tried; good
+    logins are taken back and never count."""
+    first, second = limited
+    pro = first.add_user("pro", "Bonne clé")
+    source = fresh_address()
+    for server in (first, second, first, second, first):  # successes: not counted
+        with SourceLine(server, source) as line:
+            assert line.ask(f"/connexion {pro['api_key']}").code == 200
+    for server in (first, second, first):
+        with SourceLine(server, source) as line:
+            assert line.ask("/connexion not-a-key").code == 401
+    with SourceLine(second, source) as line:
+        refused = line.ask(f"/connexion {pro['api_key']}")  # even a good key
+        assert refused.code == 429, refused
+        assert 1 <= refused.body["retry_after"] <= 2 * 60
+
+
+def test_sliding_window_counter_retry_after_is_honest(redis_url: str) -> None:
+    """The Lua script itself, on a 2-second window: the wait it announces is
+    exactly when one more request gets through (not before)."""
+    import redis
+
+    from server.sharedlimits import _SCRIPT
+
+    store = redis.Redis.from_url(redis_url)
+    script = store.register_script(_SCRIPT)
+    key = "tchatator:test:honest"
+    window, limit = 2, 5
+
+    def ask() -> int:
+        return int(script(keys=[key], args=[window, limit])[0])
+
+    # Start at the beginning of a bucket, so the first `limit` fit in it.
+    time.sleep(window - time.time() % window + 0.05)
+    assert [ask() for _ in range(limit)] == [0] * limit
+    wait_ms = ask()
+    assert wait_ms > 0
+    assert ask() <= wait_ms  # refused requests do not count
+    time.sleep(max(0.0, wait_ms / 1000 - 0.15))
+    assert ask() > 0  # a little early: still refused
+    time.sleep(0.2)
+    assert ask() == 0  # just after: allowed
+    store.close()
+
+
+def test_without_redis_each_instance_counts_alone(database_url: str, tmp_path: Path) -> None:
+    """Redis unreachable: the instance serves, counts limits on its own, and says so once."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        dead_redis = f"redis://127.0.0.1:{unused.getsockname()[1]}/0"
+    server = instance(
+        tmp_path / "alone", database_url, dead_redis, max_requests_per_minute=4
+    ).start()
+    try:
+        client = server.add_user("client", "Sans Redis")
+        with Line(server) as line:
+            line.login(client["api_key"])
+            codes = [line.ask("/limites").code for _ in range(5)]
+            assert codes == [200] * 4 + [429]
+        with Line(server) as admin:
+            admin.login(ADMIN_KEY)
+            logs = admin.ask("/logs 5")
+            assert logs.code == 200  # its own log, without Redis
+    finally:
+        server.stop()
+    unreachable = [line for line in server.output if "Redis unreachable" in line]
+    assert unreachable, server.output
+    assert len(unreachable) <= 3, unreachable  # one line per outage and purpose, not per request
