@@ -55,6 +55,7 @@ from .sharedlimits import SharedLimits
 from .storage import queries
 from .storage.db import Database
 from .storage.models import utc_now
+from .workers import Worker
 
 __all__ = ["App", "run_server"]
 
@@ -90,9 +91,13 @@ def _shrink_ssl_read_buffers() -> None:
 class App:
     """Everything one running server shares between its connections."""
 
-    def __init__(self, config_path: Path, settings: Settings) -> None:
+    def __init__(
+        self, config_path: Path, settings: Settings, *, worker: Worker | None = None
+    ) -> None:
         self.config_path = config_path
         self.settings = settings
+        # One of the processes of ``serve --workers N`` (server.workers), or None.
+        self.worker = worker
         _private_folder(settings.data_dir)
         self.db = Database(settings.database_url)
         if not self.db.is_sqlite:
@@ -105,7 +110,9 @@ class App:
         self.limiter = RateLimiter(settings.max_requests_per_minute, settings.max_requests_per_hour)
         self.failed_logins = SlidingWindow(60.0, settings.max_failed_logins_per_minute)
         self.request_log = RequestLog(
-            settings.log_file, max_bytes=settings.log_max_bytes, backups=settings.log_backups
+            settings.log_file if worker is None else worker.log_file(settings.log_file),
+            max_bytes=settings.log_max_bytes,
+            backups=settings.log_backups,
         )
         self.broker = Broker()
         # With redis_url: the other instances (push, /sync, /logs; docs/scaling.md).
@@ -136,12 +143,15 @@ class App:
         self.server = await loop.create_server(
             lambda: AcceptedSocket(self),
             self.settings.host,
-            self.settings.port,
+            self.settings.port if self.worker is None else self.worker.port,
             backlog=self.settings.backlog,
+            reuse_port=self.worker is not None,  # the workers share the port
         )
         self.port = self.server.sockets[0].getsockname()[1]
         if self.settings.redis_url:
             name = self.settings.instance_name or f"{socket.gethostname()}:{self.port}"
+            if self.worker is not None:
+                name += f"/{self.worker.index}"
             self.cluster = Cluster(self, self.settings.redis_url, name)
             self.broker.forward = self.cluster.forward_push
             self.request_log.forward = self.cluster.forward_log
@@ -500,9 +510,11 @@ class _EarlyEvents(asyncio.Protocol):
             connection.connection_lost(self.error)
 
 
-async def run_server(config_path: Path, settings: Settings, *, ready: Any = None) -> int:
+async def run_server(
+    config_path: Path, settings: Settings, *, ready: Any = None, worker: Worker | None = None
+) -> int:
     """Run until SIGTERM/SIGINT; returns the exit status."""
-    app = App(config_path, settings)
+    app = App(config_path, settings, worker=worker)
     await app.start()
     _announce(app)
     if ready is not None:

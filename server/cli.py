@@ -80,6 +80,14 @@ def _parser() -> argparse.ArgumentParser:
     serve = actions.add_parser("serve", help="run the server until SIGTERM/SIGINT")
     serve.add_argument("--uvloop", action="store_true", help="use uvloop's event loop")
     serve.add_argument("-v", "--verbose", action="store_true", help="log more to stderr")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N processes sharing the port (SO_REUSEPORT); needs PostgreSQL and redis_url",
+    )
+    serve.add_argument("--worker", help=argparse.SUPPRESS)  # INDEX:PORT, from the supervisor
     serve.set_defaults(run=_serve)
 
     user = actions.add_parser("user", help="manage clients and pros")
@@ -116,13 +124,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(config_path: Path, settings: Settings, args: argparse.Namespace) -> int:
+    from . import workers
     from .app import run_server
 
+    if args.workers != 1:
+        try:
+            return workers.supervise(config_path, settings, args.workers, uvloop=args.uvloop)
+        except workers.WorkersError as error:
+            raise CliError(str(error)) from None
+    worker = workers.parse_worker(args.worker) if args.worker else None
     if args.uvloop:
         import uvloop
 
-        return uvloop.run(run_server(config_path, settings))
-    return asyncio.run(run_server(config_path, settings))
+        return uvloop.run(run_server(config_path, settings, worker=worker))
+    return asyncio.run(run_server(config_path, settings, worker=worker))
 
 
 # --- users --------------------------------------------------------------------------------

@@ -5,7 +5,12 @@ one Redis logical database, both created and emptied by the tests.
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +19,7 @@ import pytest
 
 from .support import (
     ADMIN_KEY,
+    ROOT,
     Line,
     ServerProcess,
     SourceLine,
@@ -226,9 +232,11 @@ def test_request_limits_count_across_instances(
 
     first, second = limited
     client = first.add_user("client", "Pressée")
-    lines = [Line(first), Line(second)]
+    # Fresh addresses: /connexion counts for the address, which the other
+    # tests of this module (same Redis) used too.
+    lines = [SourceLine(first, fresh_address()), SourceLine(second, fresh_address())]
     for line in lines:
-        line.login(client["api_key"])  # counted for the address, not the user
+        line.login(client["api_key"])
     # The user's budget is spent half on each instance...
     for number in range(MINUTE_LIMIT):
         assert lines[number % 2].ask("/limites").code == 200
@@ -323,3 +331,178 @@ def test_without_redis_each_instance_counts_alone(database_url: str, tmp_path: P
     unreachable = [line for line in server.output if "Redis unreachable" in line]
     assert unreachable, server.output
     assert len(unreachable) <= 3, unreachable  # one line per outage and purpose, not per request
+
+
+# --- 6. workers on one port ---------------------------------------------------------------------
+
+
+def test_workers_share_one_port_and_behave_as_one(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    server = instance(tmp_path / "workers", database_url, redis_url, instance_name="w")
+    server.start(extra_args=("--workers", "2"))
+    try:
+        _wait_for(lambda: any("Supervising 2 workers" in line for line in server.output), 30)
+        pro = server.add_user("pro", "Deux cœurs")
+        client = server.add_user("client", "Cliente")
+        lines = [Line(server) for _ in range(16)]
+        for line in lines:
+            line.login(pro["api_key"])
+            assert line.ask("/push on").code == 200
+        with Line(server) as sender:
+            sender.login(client["api_key"])
+            message = sender.ask(f"/message {pro['id']} à tous les processus")
+            assert message.code == 200
+        for line in lines:  # every listener, whichever worker it landed on
+            assert line.push().data["id"] == message.body["id"]
+            line.close()
+        with Line(server) as admin:
+            admin.login(ADMIN_KEY)
+            instances = {entry["instance"] for entry in admin.ask("/logs 200").body["logs"]}
+        assert {"w/0", "w/1"} <= instances, instances  # the kernel used both workers
+        workers = [line for line in server.output if line.startswith("[worker ")]
+        assert {line.split("]")[0] for line in workers} == {"[worker 0", "[worker 1"}
+    finally:
+        assert server.stop() == 0
+    assert any("Stopped." in line for line in server.output if line.startswith("[worker 1]"))
+
+
+def test_workers_need_postgresql_and_redis(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "sqlite")
+    completed = subprocess.run(
+        [sys.executable, "-m", "server", "--config", str(server.config), "serve", "--workers", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 2
+    assert "needs database_url on PostgreSQL and redis_url" in completed.stderr
+
+
+# --- 7. behind HAProxy --------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _Through:
+    """What ``Line`` needs of a server: the balancer's port, the instances' CA."""
+
+    def __init__(self, port: int, behind: ServerProcess) -> None:
+        self.port = port
+        self.client_context = behind.client_context
+
+
+@pytest.mark.slow
+def test_haproxy_moves_clients_to_the_survivor_of_a_kill_9(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """packaging/haproxy.cfg as shipped, in front of two instances (sharing
+    their certificates); one is killed with SIGKILL while four clients write
+    through the balancer: every acknowledged message is stored, the clients
+    reconnect and go on, and new connections all land on the survivor."""
+    haproxy = shutil.which("haproxy") or shutil.which("/usr/sbin/haproxy")
+    if haproxy is None:
+        pytest.skip("haproxy is not installed (.ci/run installs it)")
+    victim = instance(tmp_path / "ha-a", database_url, redis_url, instance_name="ha-a").start()
+    survivor = instance(
+        tmp_path / "ha-b",
+        database_url,
+        redis_url,
+        instance_name="ha-b",
+        certs_dir=str(victim.folder / "certs"),  # the same certificates
+    ).start()
+    port = _free_port()
+    balancer = subprocess.Popen(
+        [haproxy, "-db", "-f", str(ROOT / "packaging" / "haproxy.cfg")],
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "TCHATATOR_BIND": f"127.0.0.1:{port}",
+            "TCHATATOR_A": f"127.0.0.1:{victim.port}",
+            "TCHATATOR_B": f"127.0.0.1:{survivor.port}",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    through = _Through(port, victim)
+    try:
+        pro = victim.add_user("pro", "Derrière HAProxy")
+        writers = [victim.add_user("client", f"Écrivain {n}") for n in range(4)]
+        _wait_for(lambda: _can_log_in(through, pro["api_key"]), timeout=15)
+        acknowledged: dict[int, list[str]] = {writer["id"]: [] for writer in writers}
+        reconnects: dict[int, int] = {writer["id"]: 0 for writer in writers}
+        stop = threading.Event()
+
+        def write(writer: dict) -> None:
+            line: Line | None = None
+            number = 0
+            while not stop.is_set():
+                try:
+                    if line is None:
+                        line = Line(through)  # type: ignore[arg-type]
+                        line.login(writer["api_key"])
+                    text = f"w{writer['id']}-{number}"
+                    number += 1
+                    reply = line.ask(f"/message {pro['id']} {text}")
+                    if reply.code == 200:
+                        acknowledged[writer["id"]].append(text)
+                except (OSError, ConnectionError, AssertionError):
+                    if line is not None:
+                        line.close()
+                    line = None
+                    reconnects[writer["id"]] += 1
+                    time.sleep(0.05)
+            if line is not None:
+                line.close()
+
+        threads = [threading.Thread(target=write, args=(w,), daemon=True) for w in writers]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)
+        before_kill = sum(len(texts) for texts in acknowledged.values())
+        victim.kill()  # SIGKILL: no goodbye
+        time.sleep(4.0)  # HAProxy marks it down (2 checks 1 s apart); writers go on
+        stop.set()
+        for thread in threads:
+            thread.join(20)
+        after = sum(len(texts) for texts in acknowledged.values())
+        assert before_kill > 0 and after > before_kill + 20, (before_kill, after)
+        # Nothing acknowledged is lost: every 200 is in the database.
+        psycopg = pytest.importorskip("psycopg")
+        with psycopg.connect(database_url) as direct:
+            stored = {row[0] for row in direct.execute("SELECT text FROM messages")}
+        missing = [text for texts in acknowledged.values() for text in texts if text not in stored]
+        assert not missing, missing[:10]
+        # New connections all land on the survivor now.
+        for _ in range(10):
+            with Line(through) as line:  # type: ignore[arg-type]
+                line.login(ADMIN_KEY)
+        with Line(_Through(survivor.port, victim)) as admin:  # type: ignore[arg-type]
+            admin.login(ADMIN_KEY)
+            logs = admin.ask("/logs 30").body["logs"]
+        assert {entry["instance"] for entry in logs[-10:]} == {"ha-b"}, logs[-10:]
+    finally:
+        balancer.terminate()
+        balancer.wait(10)
+        survivor.stop()
+        victim.kill()
+
+
+def _can_log_in(through: _Through, key: str) -> bool:
+    try:
+        with Line(through) as line:  # type: ignore[arg-type]
+            return line.ask(f"/connexion {key}").code == 200
+    except (OSError, ConnectionError):
+        return False
+
+
+def _wait_for(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
