@@ -24,6 +24,7 @@ from protocol.codec import decode_text, is_blank_text
 from protocol.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 
 from .storage import queries
+from .storage.commit import locks_users
 from .storage.queries import MessageRow
 
 __all__ = [
@@ -71,6 +72,7 @@ def check_text(escaped: str, *, limit: int) -> str:
 # --- messages ------------------------------------------------------------------------
 
 
+@locks_users(lambda *, sender_id, recipient_id, **_: (sender_id, recipient_id))
 def send_message(
     connection: Connection,
     *,

@@ -286,8 +286,9 @@ def test_two_servers_crossing_writes_lose_nothing(pg_server: ServerProcess, tmp_
     """Group commits of two servers that touch the same users in opposite
     orders (messages to two pros, reads and deletions by those pros): every
     request gets its answer, the counters equal a recount, and no batch ever
-    deadlocks (the servers take turns: ``db.WRITERS_LOCK``). Without the turns,
-    PostgreSQL broke a deadlock in every run, a second later."""
+    deadlocks (the batches lock their users in id order first, or take the
+    writers' lock alone: ``commit.take_writers_turn``). Without that, PostgreSQL
+    broke a deadlock in every run, a second later."""
     second = _second_server(pg_server, tmp_path)
     try:
         pros = [pg_server.add_user("pro", f"Croisement {n}") for n in range(2)]

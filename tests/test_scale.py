@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from server.storage.commit import Committer, locks_users, make_engine
+
 from .support import (
     ADMIN_KEY,
     ROOT,
@@ -506,3 +508,72 @@ def _wait_for(condition, timeout: float) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.2)
+
+
+# --- 6. writes in parallel ----------------------------------------------------------------------
+
+
+@locks_users(lambda first, second, _pause: (first, second))
+def _job_of_two_users(connection, first: int, second: int, pause: float) -> float:
+    """A write job of users ``first`` and ``second`` that holds its transaction ``pause`` s."""
+    connection.exec_driver_sql(f"SELECT pg_sleep({pause})")
+    return time.monotonic()
+
+
+def _undeclared_job(connection) -> float:
+    return time.monotonic()
+
+
+def test_writers_wait_for_each_other_only_on_shared_users(database_url: str) -> None:
+    """Two committers (two instances' writer threads) on one database: a batch
+    of other users commits while the first holds its transaction; one sharing a
+    user, or one that did not declare its users, waits for it; batches naming
+    the same users in opposite orders do not deadlock."""
+    engines = [make_engine(database_url, pool_size=1) for _ in range(2)]
+    first, second = (Committer(engine, is_sqlite=False) for engine in engines)
+    try:
+        holding: dict[str, float] = {}
+
+        def hold() -> None:
+            holding["start"] = time.monotonic()
+            [(ok, ended)] = first.run([(_job_of_two_users, (1, 2, 1.5), False)])
+            assert ok, ended
+            holding["end"] = time.monotonic()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        time.sleep(0.4)  # the holder has its locks
+        [(ok, other_users)] = second.run([(_job_of_two_users, (3, 4, 0), False)])
+        assert ok and "end" not in holding, other_users  # did not wait: committed meanwhile
+        [(ok, shared_user)] = second.run([(_job_of_two_users, (4, 2, 0), False)])
+        assert ok and shared_user >= holding["start"] + 1.4  # waited for user 2
+        holder.join()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        time.sleep(0.4)
+        [(ok, undeclared)] = second.run([(_undeclared_job, (), False)])
+        assert ok and undeclared >= holding["start"] + 1.4  # the writers' lock alone
+        holder.join()
+
+        # Opposite orders inside two batches running at once: no deadlock.
+        outcomes: list[list] = []
+        batches = [
+            [(_job_of_two_users, (5, 6, 0.3), False), (_job_of_two_users, (7, 8, 0.3), False)],
+            [(_job_of_two_users, (8, 7, 0.3), False), (_job_of_two_users, (6, 5, 0.3), False)],
+        ]
+        threads = [
+            threading.Thread(target=lambda c=c, b=b: outcomes.append(c.run(b)))
+            for c, b in zip((first, second), batches, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert [ok for batch in outcomes for ok, _ in batch] == [True] * 4
+        assert first.commits + second.commits == 7  # no batch was retried job by job
+    finally:
+        first.close()
+        second.close()
+        for engine in engines:
+            engine.dispose()

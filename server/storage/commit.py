@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -31,6 +31,7 @@ __all__ = [
     "Committer",
     "Outcome",
     "WriteItem",
+    "locks_users",
     "make_engine",
     "pause_after_failures",
     "take_writers_turn",
@@ -45,6 +46,11 @@ SQLITE_CACHE_KIB = 32 * 1024
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 # pg_advisory_xact_lock key of the write transactions of every server ("tcht")
 WRITERS_LOCK = 0x74636874
+# First key of the two-key advisory locks on one user's rows ("tchu").
+USER_LOCKS = 0x74636875
+
+# Jobs that declared which users' rows they write (``locks_users``).
+_USERS_OF_JOB: dict[Callable[..., Any], Callable[..., Iterable[int]]] = {}
 
 
 def make_engine(url: str, *, pool_size: int = READER_THREADS, writer: bool = False) -> Engine:
@@ -153,7 +159,7 @@ class Committer:
         assert self.connection is not None
         try:
             with self.connection.begin():
-                take_writers_turn(self.connection)
+                take_writers_turn(self.connection, items)
                 for index, item in enumerate(items):
                     outcomes[index] = _run_job(self.connection, item)
             self.commits += 1
@@ -171,7 +177,7 @@ class Committer:
         for index, item in enumerate(items):
             try:
                 with self.connection.begin():
-                    take_writers_turn(self.connection)
+                    take_writers_turn(self.connection, [item])
                     outcomes[index] = _run_job(self.connection, item)
                 self.commits += 1
                 self.committed_jobs += 1
@@ -211,12 +217,66 @@ def pause_after_failures(failures: int) -> None:
     time.sleep(min(MAX_RECONNECT_PAUSE, 0.05 * 2**failures))
 
 
-def take_writers_turn(connection: Connection) -> None:
-    """PostgreSQL: wait for the other servers' write transactions (see the
-    module docstring); released at commit or rollback. SQLite's BEGIN
-    IMMEDIATE already does this."""
-    if connection.dialect.name != "sqlite":
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def locks_users(users: Callable[..., Iterable[int]]) -> Callable[[F], F]:
+    """Declare a write job whose rows all belong to the users that ``users``
+    (called with the job's arguments) names: its conversations, its messages,
+    those users' counters. Batches of declared jobs commit in parallel with
+    each other on PostgreSQL unless they share a user (``take_writers_turn``).
+    """
+
+    def register(function: F) -> F:
+        _USERS_OF_JOB[function] = users
+        return function
+
+    return register
+
+
+def users_to_lock(items: Iterable[WriteItem]) -> list[int] | None:
+    """The users a batch writes, in lock order; None if a job did not declare them."""
+    users: set[int] = set()
+    for function, arguments, keywords, _ in items:
+        declared = _USERS_OF_JOB.get(function)
+        if declared is None:
+            return None
+        users.update(declared(*arguments, **keywords))
+    # An id no user can have (a request's, out of the column's range) locks nothing.
+    return sorted(user for user in users if 0 <= user < 2**31)
+
+
+def take_writers_turn(connection: Connection, items: Iterable[WriteItem] | None = None) -> None:
+    """PostgreSQL: wait until no other write transaction touches what this one will.
+
+    Released at commit or rollback. A batch of jobs that declared their users
+    (``locks_users``: ``/message``, ``/conversation`` marking messages read)
+    takes the writers' lock shared, then one lock per user, always in
+    ascending id order, so two batches wait for each other only when they
+    share a user and can never deadlock: each lock a transaction will need is
+    taken before any row is touched, in the one order every transaction uses.
+    Any other batch (edits, deletions, restrictions, the CLI) takes the
+    writers' lock alone, waiting for every other writer, as all writes did
+    before: without it, two batches updating the same users' counters and
+    conversations in opposite orders deadlocked, and PostgreSQL broke the
+    deadlock only after a second (``deadlock_timeout``).
+
+    SQLite's BEGIN IMMEDIATE already makes writers take turns.
+    """
+    if connection.dialect.name == "sqlite":
+        return
+    users = None if items is None else users_to_lock(items)
+    if users is None:
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITERS_LOCK})")
+        return
+    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({WRITERS_LOCK})")
+    if users:
+        # unnest returns the array in order: the locks are taken in id order.
+        listed = ",".join(str(int(user)) for user in users)
+        connection.exec_driver_sql(
+            f"SELECT count(pg_advisory_xact_lock({USER_LOCKS}, user_id))"
+            f" FROM unnest(ARRAY[{listed}]::integer[]) AS user_id"
+        )
 
 
 def _run_job(connection: Connection, item: WriteItem) -> Outcome:

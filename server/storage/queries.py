@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+from .commit import locks_users
 from .fastsql import Statement, db_time, execute, first, iso_from_db, rows
 from .models import (
     BUCKET,
@@ -590,6 +591,7 @@ def conversation_page(
     return total, page_rows
 
 
+@locks_users(lambda recipient, *_: (recipient,))
 def mark_read(
     connection: Connection, recipient: int, message_ids: Sequence[int], read_at: datetime
 ) -> None:
