@@ -293,25 +293,29 @@ async def push_latency(
 async def throughput(
     server: Server,
     clients: list[tuple[int, str]],
-    pro_id: int,
+    pros: list[tuple[int, str]],
     command: str,
     connections: int,
     depth: int,
     seconds: float,
 ) -> dict[str, Any]:
+    """Connection i is client i (modulo) writing to, or reading, pro i (modulo):
+    the writes of different connections touch different users, as in life."""
     conns = await asyncio.gather(
         *(Conn.open(server, clients[i % len(clients)][1]) for i in range(connections))
     )
+    targets = [pros[i % len(pros)][0] for i in range(connections)]
     if command == "/conversation":  # something to read: 20 messages per conversation
-        for conn in conns[: len(clients)]:
-            for number in range(20):
-                await conn.ask(f"/message {pro_id} hello {number}")
+        for conn, pro_id in zip(conns, targets, strict=True):
+            conn.writer.write(f"/message {pro_id} bonjour\n".encode() * 20)
+            for _ in range(20):
+                await conn.reply()
     done = 0
     errors = 0
     warm_end = time.monotonic() + 1.0
     end = warm_end + seconds
 
-    async def load(conn: Conn) -> None:
+    async def load(conn: Conn, pro_id: int) -> None:
         nonlocal done, errors
         line = (
             f"/message {pro_id} Bonjour, avez-vous encore des croissants ?\n"
@@ -329,7 +333,9 @@ async def throughput(
                     else:
                         errors += 1
 
-    load_tasks = [asyncio.create_task(load(conn)) for conn in conns]
+    load_tasks = [
+        asyncio.create_task(load(conn, pro_id)) for conn, pro_id in zip(conns, targets, strict=True)
+    ]
     await asyncio.sleep(max(0.0, warm_end - time.monotonic()))
     cpu_before = server.cpu_seconds()
     await asyncio.sleep(max(0.0, end - time.monotonic()))
@@ -350,7 +356,7 @@ async def throughput(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
     parser.add_argument("--listeners", type=int, default=500)
-    parser.add_argument("--senders", type=int, default=20)
+    parser.add_argument("--senders", type=int, default=50, help="clients (senders, writers)")
     parser.add_argument("--rate", type=float, default=200.0, help="messages per second")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=50)
@@ -387,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
                             throughput(
                                 server,
                                 clients,
-                                pros[0][0],
+                                pros,
                                 command,
                                 args.connections,
                                 args.depth,

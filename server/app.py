@@ -36,7 +36,7 @@ from protocol.errors import BadRequest as BadRequestError
 from protocol.errors import NotFound, ServiceUnavailable, TchatatorError, TooManyRequests
 
 from . import commands, tls  # noqa: F401  (commands: its handlers register in the table)
-from .cluster import Cluster, server_secret
+from .cluster import Cluster, cluster_id, server_secret
 from .config import (
     MAX_SESSION_TTL,
     ConfigError,
@@ -152,7 +152,8 @@ class App:
             name = self.settings.instance_name or f"{socket.gethostname()}:{self.port}"
             if self.worker is not None:
                 name += f"/{self.worker.index}"
-            self.cluster = Cluster(self, self.settings.redis_url, name)
+            cluster = await asyncio.to_thread(cluster_id, self.db)
+            self.cluster = Cluster(self, self.settings.redis_url, name, cluster)
             self.broker.forward = self.cluster.forward_push
             self.request_log.forward = self.cluster.forward_log
             await self.cluster.start()

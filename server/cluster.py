@@ -34,11 +34,12 @@ from .requestlog import Entry, entry_json
 from .storage import queries
 from .storage.db import Database
 
-__all__ = ["SERVER_SECRET_NAME", "Cluster", "redis_namespace", "server_secret"]
+__all__ = ["SERVER_SECRET_NAME", "Cluster", "cluster_id", "redis_namespace", "server_secret"]
 
 log = logging.getLogger("tchatator.cluster")
 
 SERVER_SECRET_NAME = "server"
+CLUSTER_ID_NAME = "cluster"
 
 
 def server_secret(settings: Settings, database: Database) -> bytes:
@@ -78,12 +79,20 @@ REDIS_TIMEOUT = 2.0
 OUTAGE_LOG_INTERVAL = 30.0
 
 
-def redis_namespace(redis_url: str) -> str:
-    """The prefix of every key and channel: per logical database, since
-    pub/sub channels are shared by all the databases of one Redis."""
+def cluster_id(database: Database) -> str:
+    """This cluster's name in Redis: random, set once in the shared database
+    by whichever instance comes first (like the server secret)."""
+    return database.run_sync(queries.shared_secret, CLUSTER_ID_NAME, secrets.token_hex(6))
+
+
+def redis_namespace(redis_url: str, cluster: str) -> str:
+    """The prefix of every key and channel: the logical database (pub/sub
+    channels are shared by all the databases of one Redis) and the cluster,
+    so two clusters (two PostgreSQL databases, whose user ids overlap) that
+    share one Redis database by mistake never hear each other's pushes."""
     from redis.asyncio.connection import parse_url
 
-    return f"tchatator:{parse_url(redis_url).get('db', 0)}:"
+    return f"tchatator:{parse_url(redis_url).get('db', 0)}:{cluster}:"
 
 
 class Cluster:
@@ -104,7 +113,7 @@ class Cluster:
       instance reads; without Redis, an instance answers with its own.
     """
 
-    def __init__(self, app: Any, redis_url: str, name: str) -> None:
+    def __init__(self, app: Any, redis_url: str, name: str, cluster: str) -> None:
         import redis.asyncio as redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
@@ -112,7 +121,7 @@ class Cluster:
         self.app = app
         self.name = name
         self.origin = secrets.token_hex(8)  # this process, even if two share a name
-        self.namespace = redis_namespace(redis_url)
+        self.namespace = redis_namespace(redis_url, cluster)
         self.push_channel = (self.namespace + "push").encode()
         self.control_channel = (self.namespace + "control").encode()
         self.logs_key = self.namespace + "logs"

@@ -358,20 +358,43 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 @contextlib.contextmanager
 def scratch_redis_database(number: int) -> Iterator[str]:
     """Redis logical database ``number`` on the local Redis (skips the test
-    without one), emptied before and after. Each test module that uses Redis
-    takes a number of its own: xdist runs modules side by side, and the
-    instances name their pub/sub channels after the database too."""
+    without one). Not emptied: test runs of several worktrees share it at
+    once, each cluster under its own prefix (``server.cluster.redis_namespace``);
+    each run deletes its own keys (``delete_redis_keys``)."""
     import pytest
 
     redis = pytest.importorskip("redis")
     client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=number, socket_timeout=3)
     try:
-        client.flushdb()
+        client.ping()
     except redis.RedisError as error:
         pytest.skip(f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT}: {error}")
-    try:
-        yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{number}"
     finally:
-        with contextlib.suppress(redis.RedisError):
-            client.flushdb()
+        client.close()
+    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{number}"
+
+
+def cluster_namespace(database_url: str, redis_url: str) -> str:
+    """The Redis prefix of the instances on ``database_url``."""
+    import psycopg
+
+    from server.cluster import CLUSTER_ID_NAME, redis_namespace
+
+    with psycopg.connect(database_url, connect_timeout=3) as direct:
+        row = direct.execute(
+            "SELECT value FROM shared_secrets WHERE name = %s", (CLUSTER_ID_NAME,)
+        ).fetchone()
+    assert row is not None, "no instance started on this database"
+    return redis_namespace(redis_url, row[0])
+
+
+def delete_redis_keys(redis_url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=3)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
         client.close()
