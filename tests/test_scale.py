@@ -558,32 +558,33 @@ def test_writers_wait_for_each_other_only_on_shared_users(database_url: str) -> 
 
         def hold() -> None:
             holding["start"] = time.monotonic()
-            [(ok, ended)] = first.run([(_job_of_two_users, (1, 2, 1.5), False)])
+            [(ok, ended)] = first.run([(_job_of_two_users, (1, 2, 1.5), {}, False)])
             assert ok, ended
             holding["end"] = time.monotonic()
 
         holder = threading.Thread(target=hold)
         holder.start()
         time.sleep(0.4)  # the holder has its locks
-        [(ok, other_users)] = second.run([(_job_of_two_users, (3, 4, 0), False)])
+        [(ok, other_users)] = second.run([(_job_of_two_users, (3, 4, 0), {}, False)])
         assert ok and "end" not in holding, other_users  # did not wait: committed meanwhile
-        [(ok, shared_user)] = second.run([(_job_of_two_users, (4, 2, 0), False)])
+        [(ok, shared_user)] = second.run([(_job_of_two_users, (4, 2, 0), {}, False)])
         assert ok and shared_user >= holding["start"] + 1.4  # waited for user 2
         holder.join()
 
         holder = threading.Thread(target=hold)
         holder.start()
         time.sleep(0.4)
-        [(ok, undeclared)] = second.run([(_undeclared_job, (), False)])
+        [(ok, undeclared)] = second.run([(_undeclared_job, (), {}, False)])
         assert ok and undeclared >= holding["start"] + 1.4  # the writers' lock alone
         holder.join()
 
         # Opposite orders inside two batches running at once: no deadlock.
         outcomes: list[list] = []
-        batches = [
-            [(_job_of_two_users, (5, 6, 0.3), False), (_job_of_two_users, (7, 8, 0.3), False)],
-            [(_job_of_two_users, (8, 7, 0.3), False), (_job_of_two_users, (6, 5, 0.3), False)],
-        ]
+
+        def job(first_user: int, second_user: int) -> tuple:
+            return (_job_of_two_users, (first_user, second_user, 0.3), {}, False)
+
+        batches = [[job(5, 6), job(7, 8)], [job(8, 7), job(6, 5)]]
         threads = [
             threading.Thread(target=lambda c=c, b=b: outcomes.append(c.run(b)))
             for c, b in zip((first, second), batches, strict=True)
