@@ -242,8 +242,12 @@ class Cluster:
                 log.info("instance %s subscribed to Redis", self.name)
                 while True:
                     message = await pubsub.get_message(timeout=None)
-                    if message is not None:
+                    if message is None:
+                        continue
+                    try:
                         self._received(message["channel"], message["data"])
+                    except Exception:  # one bad message must not cost a resubscription
+                        log.exception("ignoring a message from Redis that is not ours")
             except asyncio.CancelledError:
                 raise
             except Exception as error:
