@@ -357,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
     parser.add_argument("--listeners", type=int, default=500)
     parser.add_argument("--senders", type=int, default=50, help="clients (senders, writers)")
+    parser.add_argument("--push-senders", type=int, default=10, help="as in make bench")
     parser.add_argument("--rate", type=float, default=200.0, help="messages per second")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=50)
@@ -377,16 +378,23 @@ def main(argv: list[str] | None = None) -> int:
             a, b = Server(first), Server(second)
             try:
                 for label, listen_on in (("one_instance", a), ("across_instances", b)):
+                    senders = clients[: args.push_senders]
                     results[f"push_{label}"] = asyncio.run(
-                        push_latency(listen_on, a, pros, clients, args.rate, args.seconds)
+                        push_latency(listen_on, a, pros, senders, args.rate, args.seconds)
                     )
                     print(label, results[f"push_{label}"], flush=True)
             finally:
                 a.stop()
                 b.stop()
         if "throughput" not in args.skip:
-            for workers in (1, 2):
-                server = Server(first, "--workers", str(workers))
+            # The reference: one process on PostgreSQL without Redis (limits in memory).
+            alone = write_config(root / "alone", database_url=database_url)
+            for label, config, workers in (
+                ("no_redis", alone, 1),
+                ("workers_1", first, 1),
+                ("workers_2", first, 2),
+            ):
+                server = Server(config, "--workers", str(workers))
                 try:
                     for command in ("/message", "/conversation"):
                         figures = asyncio.run(
@@ -400,8 +408,8 @@ def main(argv: list[str] | None = None) -> int:
                                 args.seconds,
                             )
                         )
-                        results[f"{command[1:]}_workers_{workers}"] = figures
-                        print(command, workers, "workers", figures, flush=True)
+                        results[f"{command[1:]}_{label}"] = figures
+                        print(command, label, figures, flush=True)
                 finally:
                     server.stop()
     flush_redis()
