@@ -298,8 +298,15 @@ def test_connections_in_the_tls_handshake_count_per_address(fresh_server) -> Non
 _SHOWN_KEY = re.compile(r"(?i)admin key.*:\s*(\S{32,})\s*$")
 
 
-def _shown_keys(server) -> list[str]:
-    return [match.group(1) for line in server.output if (match := _SHOWN_KEY.search(line))]
+def _shown_keys(server, at_least: int = 0) -> list[str]:
+    """The admin keys the server printed; waits (10 s at most) for ``at_least``
+    of them, since a reader thread copies the server's output a moment later."""
+    deadline = time.monotonic() + 10
+    while True:
+        shown = [match.group(1) for line in server.output if (match := _SHOWN_KEY.search(line))]
+        if len(shown) >= at_least or time.monotonic() > deadline:
+            return shown
+        time.sleep(0.05)
 
 
 def _banner_line(server, text: str) -> str:
@@ -346,7 +353,7 @@ def test_emptying_the_admin_key_generates_a_fresh_one(fresh_server) -> None:
         admin.login(ADMIN_KEY)
         server.rewrite_config(admin_api_key="")
         expect(admin.ask("/sync"), 200)
-    shown = _shown_keys(server)
+    shown = _shown_keys(server, at_least=2)
     assert len(shown) == 2 and shown[1] != first, "emptying the key revived the old one"
     with server.connect() as line:
         expect(line.ask(f"/connexion {first}"), 401)
