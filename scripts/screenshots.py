@@ -30,6 +30,14 @@ sys.path.insert(0, str(ROOT))
 ADMIN_KEY = "screenshots-admin-key-0123456789"
 WINDOW_SIZE = (1180, 720)
 WAIT = 15.0
+LONG_CONVERSATION = 600  # messages between Bruno and the bakery
+ORDERS = (
+    "deux baguettes tradition et un pain de campagne.",
+    "six croissants, quatre pains au chocolat.",
+    "une tarte aux pommes pour six personnes.",
+    "un pain complet tranché, s'il vous plaît.",
+    "une galette des rois, avec la fève en porcelaine.",
+)
 _LISTENING = re.compile(r"listening on (\S+):(\d+)")
 
 
@@ -40,7 +48,10 @@ class Server:
         self.folder = folder
         self.config = folder / ".tchatator"
         self.config.write_text(
-            f'port = 0\nadmin_api_key = "{ADMIN_KEY}"\nmax_messages = 20\n', encoding="utf-8"
+            f'port = 0\nadmin_api_key = "{ADMIN_KEY}"\nmax_messages = 20\n'
+            # The long conversation below is written through the protocol.
+            "max_requests_per_minute = 100000\nmax_requests_per_hour = 1000000\n",
+            encoding="utf-8",
         )
         self.process: subprocess.Popen[str] | None = None
         self.port = 0
@@ -124,14 +135,23 @@ async def _traffic(server: Server, users: dict[str, dict[str, Any]]) -> None:
         bakery, "Super, merci !\nJe prendrai aussi une baguette tradition, si possible."
     )
     # Other customers write to the bakery: unread badges in the pro window.
-    await bruno.send_message(bakery, "Bonjour, faites-vous des gâteaux d'anniversaire ?")
-    await bruno.send_message(bakery, "Pour samedi, 8 personnes, au chocolat.")
     await chloe.send_message(bakery, "Bonjour ! Êtes-vous ouverts le lundi ?")
     await shop.conversation(users["Chloé Moreau"]["id"])
     await shop.send_message(users["Chloé Moreau"]["id"], "Bonjour, non : fermé le lundi.")
     # The garage answers Alice: an unread conversation in her window.
     garage = await login("Garage Martin")
     await garage.send_message(alice_id, "Bonjour Alice, oui, sans rendez-vous le matin.")
+    # A long conversation (a regular customer): read, for the history shot.
+    bruno_id = users["Bruno Petit"]["id"]
+    last = 0
+    for number in range(1, LONG_CONVERSATION + 1):
+        if number % 3:
+            last = await bruno.send_message(bakery, f"Commande n° {number} : {ORDERS[number % 5]}")
+        else:
+            await shop.send_message(bruno_id, f"Commande n° {number - 1} prête, à tout à l'heure.")
+    await shop.mark_read(bruno_id, last)
+    await bruno.send_message(bakery, "Bonjour, faites-vous des gâteaux d'anniversaire ?")
+    await bruno.send_message(bakery, "Pour samedi, 8 personnes, au chocolat.")
     # A sanction, for the pro's list and the admin view.
     await shop.block(users["Chloé Moreau"]["id"])
     for client in (alice, shop, bruno, chloe, garage):
@@ -151,6 +171,7 @@ async def capture(server: Server, users: dict[str, dict[str, Any]], out: Path) -
     shots = (
         ("pro", "pro", users["Boulangerie Dupont"]["api_key"], "Alice Bernard"),
         ("client", "client", users["Alice Bernard"]["api_key"], "Boulangerie Dupont"),
+        ("pro-history", "pro", users["Boulangerie Dupont"]["api_key"], "Bruno Petit"),
         ("admin", "pro", ADMIN_KEY, None),
         ("client-dark", "client", users["Alice Bernard"]["api_key"], "Boulangerie Dupont"),
     )
@@ -182,6 +203,8 @@ async def capture(server: Server, users: dict[str, dict[str, Any]], out: Path) -
             await asyncio.wait_for(history.wait(), WAIT)
             if name == "client":
                 window.pane.composer.set_text("Je passe vers 11 h")  # type: ignore[attr-defined]
+            if name == "pro-history":
+                await scroll_into_history(window, pages=6)
         else:
             await asyncio.sleep(0.5)  # the users and sanctions tabs load too
         for _ in range(10):  # let layouts and scrolling settle
@@ -193,6 +216,29 @@ async def capture(server: Server, users: dict[str, dict[str, Any]], out: Path) -
         window.close()  # type: ignore[attr-defined]
         await service.close()
         window.deleteLater()  # type: ignore[attr-defined]
+
+
+async def scroll_into_history(window: Any, pages: int) -> None:
+    """Scroll up through ``pages`` older pages, as a person reading back would.
+
+    Only ``asyncio.sleep`` here: the qasync loop runs Qt's events meanwhile
+    (a nested ``processEvents`` while replies arrive re-enters the loop)."""
+    view = window.pane.view
+    model = window.messages
+    for _ in range(200):
+        await asyncio.sleep(0.05)
+        if not view._initial:
+            break
+    target = model.rowCount() + pages * 20
+    for _ in range(400):
+        if model.rowCount() >= target:
+            break
+        bar = view.verticalScrollBar()
+        bar.setValue(max(0, bar.value() - view.viewport().height() // 3))
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    bar = view.verticalScrollBar()
+    bar.setValue(bar.maximum() // 3)
 
 
 def dark_palette() -> Any:

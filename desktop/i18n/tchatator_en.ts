@@ -15,7 +15,7 @@
 <context>
     <name>ConversationPane</name>
     <message numerus="yes">
-        <location filename="../widgets/conversation.py" line="689"/>
+        <location filename="../widgets/conversation.py" line="692"/>
         <source>%n message(s) waiting for the connection:</source>
         <translation>
             <numerusform>%n message waiting for the connection:</numerusform>
@@ -26,7 +26,7 @@
 <context>
     <name>MessageListView</name>
     <message numerus="yes">
-        <location filename="../widgets/conversation.py" line="312"/>
+        <location filename="../widgets/conversation.py" line="315"/>
         <source>↓ %n new message(s)</source>
         <translation>
             <numerusform>↓ %n new message</numerusform>

@@ -190,253 +190,253 @@
 <context>
     <name>ChatWindow</name>
     <message>
-        <location filename="../widgets/chat.py" line="243"/>
+        <location filename="../widgets/chat.py" line="245"/>
         <source>Search a conversation</source>
         <translation>Rechercher une conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="172"/>
+        <location filename="../widgets/chat.py" line="174"/>
         <source>&amp;File</source>
         <translation>&amp;Fichier</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="173"/>
+        <location filename="../widgets/chat.py" line="175"/>
         <source>&amp;Refresh</source>
         <translation>&amp;Actualiser</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="177"/>
+        <location filename="../widgets/chat.py" line="179"/>
         <source>&amp;Conversation</source>
         <translation>&amp;Conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="178"/>
+        <location filename="../widgets/chat.py" line="180"/>
         <source>&amp;New conversation…</source>
         <translation>&amp;Nouvelle conversation…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="184"/>
+        <location filename="../widgets/chat.py" line="186"/>
         <source>&amp;Search a conversation</source>
         <translation>&amp;Rechercher une conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="188"/>
+        <location filename="../widgets/chat.py" line="190"/>
         <source>&amp;Find in the conversation</source>
         <translation>&amp;Chercher dans la conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="192"/>
+        <location filename="../widgets/chat.py" line="194"/>
         <source>Next &amp;unread conversation</source>
         <translation>Conversation non l&amp;ue suivante</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="196"/>
+        <location filename="../widgets/chat.py" line="198"/>
         <source>Jump to the &amp;latest message</source>
         <translation>Aller au &amp;dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="200"/>
+        <location filename="../widgets/chat.py" line="202"/>
         <source>&amp;Write a message</source>
         <translation>É&amp;crire un message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="212"/>
+        <location filename="../widgets/chat.py" line="214"/>
         <source>&amp;Moderation</source>
         <translation>&amp;Modération</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="214"/>
+        <location filename="../widgets/chat.py" line="216"/>
         <source>&amp;Block this customer…</source>
         <translation>&amp;Bloquer ce client…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="217"/>
+        <location filename="../widgets/chat.py" line="219"/>
         <source>Un&amp;block this customer</source>
         <translation>&amp;Débloquer ce client</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="220"/>
+        <location filename="../widgets/chat.py" line="222"/>
         <source>B&amp;an this customer…</source>
         <translation>Ba&amp;nnir ce client…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="223"/>
+        <location filename="../widgets/chat.py" line="225"/>
         <source>&amp;Lift the ban</source>
         <translation>&amp;Lever le ban</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="232"/>
+        <location filename="../widgets/chat.py" line="234"/>
         <source>&amp;Blocks and bans…</source>
         <translation>Blocages et &amp;bans…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="241"/>
+        <location filename="../widgets/chat.py" line="243"/>
         <source>Send the message</source>
         <translation>Envoyer le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="242"/>
+        <location filename="../widgets/chat.py" line="244"/>
         <source>New line in the message</source>
         <translation>Nouvelle ligne dans le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="244"/>
+        <location filename="../widgets/chat.py" line="246"/>
         <source>Find in the conversation</source>
         <translation>Chercher dans la conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="245"/>
+        <location filename="../widgets/chat.py" line="247"/>
         <source>Next unread conversation</source>
         <translation>Conversation non lue suivante</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="246"/>
+        <location filename="../widgets/chat.py" line="248"/>
         <source>Jump to the latest message</source>
         <translation>Aller au dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="247"/>
+        <location filename="../widgets/chat.py" line="249"/>
         <source>Write a message</source>
         <translation>Écrire un message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="248"/>
+        <location filename="../widgets/chat.py" line="250"/>
         <source>Edit the selected message</source>
         <translation>Modifier le message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="249"/>
+        <location filename="../widgets/chat.py" line="251"/>
         <source>Delete the selected message</source>
         <translation>Supprimer le message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="250"/>
+        <location filename="../widgets/chat.py" line="252"/>
         <source>Details of the selected message</source>
         <translation>Détails du message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="253"/>
+        <location filename="../widgets/chat.py" line="255"/>
         <source>Edit my last message</source>
         <translation>Modifier mon dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="255"/>
+        <location filename="../widgets/chat.py" line="257"/>
         <source>Cancel editing</source>
         <translation>Annuler la modification</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="258"/>
+        <location filename="../widgets/chat.py" line="260"/>
         <source>New conversation</source>
         <translation>Nouvelle conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="260"/>
+        <location filename="../widgets/chat.py" line="262"/>
         <source>Blocks and bans</source>
         <translation>Blocages et bannissements</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="348"/>
+        <location filename="../widgets/chat.py" line="350"/>
         <source>%1 Trying again in %2 s.</source>
         <translation>%1 Nouvel essai dans %2 s.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="357"/>
-        <location filename="../widgets/chat.py" line="429"/>
+        <location filename="../widgets/chat.py" line="359"/>
+        <location filename="../widgets/chat.py" line="431"/>
         <source>Loading…</source>
         <translation>Chargement…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="452"/>
+        <location filename="../widgets/chat.py" line="454"/>
         <source>No unread conversation.</source>
         <translation>Aucune conversation non lue.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="252"/>
+        <location filename="../widgets/chat.py" line="254"/>
         <source>%1 (empty message)</source>
         <translation>%1 (message vide)</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="580"/>
+        <location filename="../widgets/chat.py" line="582"/>
         <source>Delete the message</source>
         <translation>Supprimer le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="581"/>
+        <location filename="../widgets/chat.py" line="583"/>
         <source>Delete this message? Its text is erased for both of you.</source>
         <translation>Supprimer ce message ? Son texte sera effacé pour vous deux.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="582"/>
+        <location filename="../widgets/chat.py" line="584"/>
         <source>&amp;Delete</source>
         <translation>&amp;Supprimer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="646"/>
+        <location filename="../widgets/chat.py" line="648"/>
         <source>someone</source>
         <translation>quelqu&apos;un</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="649"/>
+        <location filename="../widgets/chat.py" line="651"/>
         <source>New message from %1</source>
         <translation>Nouveau message de %1</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="689"/>
+        <location filename="../widgets/chat.py" line="691"/>
         <source>Block</source>
         <translation>Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="690"/>
+        <location filename="../widgets/chat.py" line="692"/>
         <source>Block %1? They cannot write to you for %2 h.</source>
         <translation>Bloquer %1 ? Ce client ne pourra plus vous écrire pendant %2 h.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="693"/>
+        <location filename="../widgets/chat.py" line="695"/>
         <source>&amp;Block</source>
         <translation>&amp;Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="704"/>
+        <location filename="../widgets/chat.py" line="706"/>
         <source>Ban</source>
         <translation>Bannir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="705"/>
+        <location filename="../widgets/chat.py" line="707"/>
         <source>Ban %1? They cannot write to you until you lift the ban.</source>
         <translation>Bannir %1 ? Ce client ne pourra plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="708"/>
+        <location filename="../widgets/chat.py" line="710"/>
         <source>B&amp;an</source>
         <translation>Ba&amp;nnir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="718"/>
+        <location filename="../widgets/chat.py" line="720"/>
         <source>blocked</source>
         <translation>bloqué·e</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="720"/>
+        <location filename="../widgets/chat.py" line="722"/>
         <source>banned</source>
         <translation>banni·e</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="743"/>
+        <location filename="../widgets/chat.py" line="745"/>
         <source>%1 is blocked until %2.</source>
         <translation>%1 ne peut plus vous écrire jusqu&apos;au %2.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="744"/>
+        <location filename="../widgets/chat.py" line="746"/>
         <source>%1 can write to you again.</source>
         <translation>%1 peut de nouveau vous écrire.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="745"/>
+        <location filename="../widgets/chat.py" line="747"/>
         <source>%1 is banned until you lift the ban.</source>
         <translation>%1 ne peut plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="746"/>
+        <location filename="../widgets/chat.py" line="748"/>
         <source>The ban on %1 is lifted.</source>
         <translation>Ban levé pour %1.</translation>
     </message>
@@ -614,62 +614,62 @@
 <context>
     <name>ConversationPane</name>
     <message>
-        <location filename="../widgets/conversation.py" line="565"/>
+        <location filename="../widgets/conversation.py" line="568"/>
         <source>Choose a conversation in the list.</source>
         <translation>Choisissez une conversation dans la liste.</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="583"/>
+        <location filename="../widgets/conversation.py" line="586"/>
         <source>Conversation with</source>
         <translation>Conversation avec</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="589"/>
+        <location filename="../widgets/conversation.py" line="592"/>
         <source>&amp;Block</source>
         <translation>&amp;Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="591"/>
+        <location filename="../widgets/conversation.py" line="594"/>
         <source>Stop this customer writing to you for a while</source>
         <translation>Empêcher ce client de vous écrire pendant un temps</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="592"/>
+        <location filename="../widgets/conversation.py" line="595"/>
         <source>Unbloc&amp;k</source>
         <translation>&amp;Débloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="594"/>
+        <location filename="../widgets/conversation.py" line="597"/>
         <source>B&amp;an</source>
         <translation>Ba&amp;nnir</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="596"/>
+        <location filename="../widgets/conversation.py" line="599"/>
         <source>Stop this customer writing to you until you lift it</source>
         <translation>Empêcher ce client de vous écrire jusqu&apos;à la levée du ban</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="597"/>
+        <location filename="../widgets/conversation.py" line="600"/>
         <source>Lift &amp;ban</source>
         <translation>&amp;Lever le ban</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="654"/>
+        <location filename="../widgets/conversation.py" line="657"/>
         <source>No result</source>
         <translation>Aucun résultat</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="657"/>
+        <location filename="../widgets/conversation.py" line="660"/>
         <source>%1 of %2</source>
         <translation>%1 sur %2</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="679"/>
+        <location filename="../widgets/conversation.py" line="682"/>
         <source>Messages with %1</source>
         <translation>Messages avec %1</translation>
     </message>
     <message numerus="yes">
-        <location filename="../widgets/conversation.py" line="689"/>
+        <location filename="../widgets/conversation.py" line="692"/>
         <source>%n message(s) waiting for the connection:</source>
         <translation>
             <numerusform>%n message en attente de connexion :</numerusform>
@@ -677,22 +677,22 @@
         </translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="709"/>
+        <location filename="../widgets/conversation.py" line="712"/>
         <source>customer</source>
         <translation>client</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="709"/>
+        <location filename="../widgets/conversation.py" line="712"/>
         <source>professional</source>
         <translation>professionnel</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="712"/>
+        <location filename="../widgets/conversation.py" line="715"/>
         <source>blocked until %1</source>
         <translation>bloqué·e jusqu&apos;au %1</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="714"/>
+        <location filename="../widgets/conversation.py" line="717"/>
         <source>banned</source>
         <translation>banni·e</translation>
     </message>
@@ -891,18 +891,18 @@
 <context>
     <name>FindBar</name>
     <message>
-        <location filename="../widgets/conversation.py" line="501"/>
-        <location filename="../widgets/conversation.py" line="502"/>
+        <location filename="../widgets/conversation.py" line="504"/>
+        <location filename="../widgets/conversation.py" line="505"/>
         <source>Find in the conversation</source>
         <translation>Chercher dans la conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="510"/>
+        <location filename="../widgets/conversation.py" line="513"/>
         <source>Close (Escape)</source>
         <translation>Fermer (Échap)</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="511"/>
+        <location filename="../widgets/conversation.py" line="514"/>
         <source>Close the search</source>
         <translation>Fermer la recherche</translation>
     </message>
@@ -1211,48 +1211,48 @@
 <context>
     <name>MessageListView</name>
     <message>
-        <location filename="../widgets/conversation.py" line="85"/>
+        <location filename="../widgets/conversation.py" line="88"/>
         <source>Messages</source>
         <translation>Messages</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="108"/>
-        <location filename="../widgets/conversation.py" line="310"/>
+        <location filename="../widgets/conversation.py" line="111"/>
+        <location filename="../widgets/conversation.py" line="313"/>
         <source>↓ Latest</source>
         <translation>↓ Derniers messages</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="109"/>
+        <location filename="../widgets/conversation.py" line="112"/>
         <source>Jump to the latest message (Alt+End)</source>
         <translation>Aller au dernier message (Alt+Fin)</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="110"/>
+        <location filename="../widgets/conversation.py" line="113"/>
         <source>Jump to the latest message</source>
         <translation>Aller au dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="127"/>
+        <location filename="../widgets/conversation.py" line="130"/>
         <source>&amp;Copy text</source>
         <translation>&amp;Copier le texte</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="130"/>
+        <location filename="../widgets/conversation.py" line="133"/>
         <source>&amp;Details…</source>
         <translation>&amp;Détails…</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="133"/>
+        <location filename="../widgets/conversation.py" line="136"/>
         <source>&amp;Edit</source>
         <translation>&amp;Modifier</translation>
     </message>
     <message>
-        <location filename="../widgets/conversation.py" line="136"/>
+        <location filename="../widgets/conversation.py" line="139"/>
         <source>De&amp;lete…</source>
         <translation>&amp;Supprimer…</translation>
     </message>
     <message numerus="yes">
-        <location filename="../widgets/conversation.py" line="312"/>
+        <location filename="../widgets/conversation.py" line="315"/>
         <source>↓ %n new message(s)</source>
         <translation>
             <numerusform>↓ %n nouveau message</numerusform>

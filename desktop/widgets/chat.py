@@ -2,9 +2,11 @@
 the open conversation on the right.
 
 The window routes the service's signals to the models; it holds no data of
-its own beyond which conversation is open. Unread counts come from
-``/discussions`` and are kept up to date from push events; opening a
-conversation loads its newest page, which marks it read (section 5).
+its own beyond which conversation is open and the server's unread total.
+Unread counts come from ``/discussions`` (per conversation) and ``/liste``
+(the total) and follow push events. Pages are read with ``/apercu``, which
+marks nothing: what the view shows in the active window is marked read with
+``/lu`` (the answer gives the new counts).
 """
 
 from __future__ import annotations

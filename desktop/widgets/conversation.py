@@ -2,9 +2,12 @@
 
 The message list is a single ``QListView`` painted by ``MessageDelegate``
 (model/view, not one widget per message), so long histories stay smooth.
-Scrolling to the top asks the model for the next older page; inserting it
-keeps what the user was reading in place; new messages scroll into view only
-when the user was already at the bottom, otherwise a "latest" button appears.
+Scrolling up asks the model for older pages ahead of time (two screens);
+inserting one keeps the message under the pointer in place; Qt's fetchMore
+brings newer pages at the bottom. New messages scroll into view only when the
+user was already at the bottom, otherwise a "latest" button appears. The view
+tells the window what a person can see (``newest_shown``), which is what
+becomes read.
 """
 
 from __future__ import annotations
