@@ -95,7 +95,8 @@ def create_users(config: Path, role: str, count: int) -> list[tuple[int, str]]:
     from server import security
     from server.cluster import server_secret
     from server.config import load_settings
-    from server.storage import Database, queries
+    from server.storage import queries
+    from server.storage.db import Database
 
     settings, _ = load_settings(config)
     database = Database(settings.database_url, readers=1)
