@@ -5,7 +5,7 @@ dialog's wording, the remembered server and key, and which role may enter
 (the admin key opens the moderation view from either). The event loop is
 qasync's, so asyncio streams run inside Qt's loop (dependency notes).
 
-``--self-test --server HOST:PORT --ca FILE --key KEY`` opens the window
+``--self-test --server HOST:PORT [--ca FILE] --key KEY`` opens the window
 offscreen, connects, lists conversations (the admin: the log) and exits 0,
 or prints a clear error and exits 1 (2 for bad arguments). The packaging
 checks use it.
@@ -30,9 +30,15 @@ EXIT_USAGE = 2
 def _parser(kind: str) -> argparse.ArgumentParser:
     program = "tchatator-pro" if kind == "pro" else "tchatator-client"
     who = "professionals" if kind == "pro" else "customers"
-    parser = argparse.ArgumentParser(prog=program, description=f"Tchatator desktop app for {who}.")
+    parser = argparse.ArgumentParser(
+        prog=program, description=f"Tchatator desktop app for {who}.", allow_abbrev=False
+    )
     parser.add_argument("--server", default="", help="HOST:PORT of the server (prefills login)")
-    parser.add_argument("--ca", default="", help="the server's CA file, e.g. certs/ca.pem")
+    parser.add_argument(
+        "--ca",
+        default="",
+        help="the server's CA file, e.g. certs/ca.pem (default: the system's CAs)",
+    )
     parser.add_argument("--key", default="", help="API key (prefer typing it in the window)")
     parser.add_argument("--lang", choices=("fr", "en"), help="language (default: French)")
     parser.add_argument(
@@ -57,7 +63,8 @@ def main_client(argv: list[str] | None = None) -> int:
 def run(kind: str, argv: list[str] | None = None) -> int:
     args = _parser(kind).parse_args(sys.argv[1:] if argv is None else argv)
     if args.self_test:
-        missing = [flag for flag in ("server", "ca", "key") if not getattr(args, flag)]
+        # Without --ca the system's authorities are trusted (a public certificate).
+        missing = [flag for flag in ("server", "key") if not getattr(args, flag)]
         if missing:
             print(
                 "self-test FAILED: missing " + ", ".join(f"--{flag}" for flag in missing),
@@ -181,9 +188,10 @@ async def self_test(kind: str, args: argparse.Namespace, settings: object) -> in
     except ValueError as error:
         return fail(f"invalid --server: {error}")
     try:
-        pem = _read_ca(args.ca)
+        pem = _read_ca(args.ca) if args.ca else ""
     except (OSError, UnicodeDecodeError) as error:
         return fail(f"cannot read --ca {args.ca}: {error}")
+    trusted = args.ca or "the system's certificate authorities"
     service = ChatService(timeout=args.timeout)
     window = None
     try:
@@ -192,7 +200,7 @@ async def self_test(kind: str, args: argparse.Namespace, settings: object) -> in
                 service.open_session(address, pem, args.key), args.timeout
             )
         except TrustError as error:
-            return fail(f"the server's certificate is not trusted by {args.ca}: {error}")
+            return fail(f"the server's certificate is not trusted by {trusted}: {error}")
         except ConnectionLost as error:
             return fail(f"{offline_message(Action.LOGIN)} ({address}: {error})")
         except StatusError as error:

@@ -13,9 +13,10 @@ that verifies the certificate chain and the host name against that CA alone.
 from __future__ import annotations
 
 import hashlib
-import re
 import ssl
 from dataclasses import dataclass
+
+from protocol.address import DEFAULT_PORT, ServerAddress
 
 __all__ = [
     "DEFAULT_PORT",
@@ -27,45 +28,9 @@ __all__ = [
     "ssl_context_for",
 ]
 
-DEFAULT_PORT = 4242
-_BRACKETED = re.compile(r"\[(?P<host>[^\]]+)\](?::(?P<port>\d+))?")
-
 
 class TrustError(Exception):
     """A certificate that cannot be trusted (bad PEM, wrong issuer, mismatch)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ServerAddress:
-    host: str
-    port: int = DEFAULT_PORT
-
-    @classmethod
-    def parse(cls, text: str) -> ServerAddress:
-        """``host``, ``host:port``, ``[::1]:port``; raises ``ValueError``."""
-        text = text.strip()
-        if not text:
-            raise ValueError("empty server address")
-        match = _BRACKETED.fullmatch(text)
-        if match:
-            host, port = match.group("host"), match.group("port")
-        elif text.count(":") == 1:
-            host, port = text.split(":")
-        elif ":" in text:  # a bare IPv6 address
-            host, port = text, None
-        else:
-            host, port = text, None
-        if not host or any(char.isspace() for char in host):
-            raise ValueError(f"invalid host {host!r}")
-        if port is None:
-            return cls(host)
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"invalid port {port!r}")
-        return cls(host, int(port))
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
 
 
 def _der(pem: str) -> bytes:
@@ -94,7 +59,15 @@ def _first_certificate(pem: str) -> str:
 
 
 def ssl_context_for(pem: str) -> ssl.SSLContext:
-    """A verifying context (chain and host name) that trusts this CA and nothing else."""
+    """A verifying context (chain and host name) that trusts this CA and nothing else.
+
+    An empty ``pem`` (no CA pinned for this server) trusts the system's
+    authorities instead: a server with a public certificate (Let's Encrypt).
+    """
+    if not pem:
+        context = ssl.create_default_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = True

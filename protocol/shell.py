@@ -3,6 +3,11 @@
     tchatator --ca certs/ca.pem                           # interactive: type commands
     tchatator --ca certs/ca.pem --ask-key /liste          # type the key unseen, one command
     TCHATATOR_KEY=... tchatator --ca certs/ca.pem         # log in first, then interactive
+    tchatator --server chat.example.org:4242              # a public certificate: no --ca
+
+Without ``--ca`` the system's certificate authorities are trusted (and
+``SSL_CERT_FILE`` / ``SSL_CERT_DIR``), for a server whose certificate comes
+from a public CA such as Let's Encrypt.
 
 Like ``openssl s_client`` but it verifies the server against the CA, logs in
 for you, shows push lines as they come, and exits with 0 when the last reply
@@ -19,6 +24,7 @@ import os
 import ssl
 import sys
 
+from .address import ServerAddress
 from .client import TchatatorClient
 from .codec import Push, Reply
 from .errors import ClientError
@@ -42,7 +48,11 @@ async def _session(args: argparse.Namespace) -> int:
         ssl.create_default_context(cafile=args.ca) if args.ca else ssl.create_default_context()
     )
     client = TchatatorClient(
-        args.host, args.port, ssl=context, server_hostname=args.server_name, on_push=_show_push
+        args.server.host,
+        args.server.port,
+        ssl=context,
+        server_hostname=args.server_name or args.server.host,
+        on_push=_show_push,
     )
     await client.connect()
     status = 0
@@ -92,18 +102,33 @@ def _key(args: argparse.Namespace) -> str | None:
     return os.environ.get(KEY_ENV) or None
 
 
+def _server_address(text: str) -> ServerAddress:
+    try:
+        return ServerAddress.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
+    # allow_abbrev=False: "--serv" must not silently mean --server-name.
     parser = argparse.ArgumentParser(
         prog="tchatator",
         description=__doc__.split("\n")[0],
         epilog=_KEY_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=4242)
-    parser.add_argument("--ca", help="the server's CA certificate (certs/ca.pem)")
     parser.add_argument(
-        "--server-name", default="localhost", help="name to check in the certificate"
+        "--server",
+        type=_server_address,
+        default=ServerAddress("localhost"),
+        help="HOST:PORT of the server, like the apps (default: localhost:4242)",
+    )
+    parser.add_argument(
+        "--ca", help="the server's CA certificate (certs/ca.pem); default: the system's CAs"
+    )
+    parser.add_argument(
+        "--server-name", help="name to check in the certificate (default: the --server host)"
     )
     keys = parser.add_mutually_exclusive_group()
     keys.add_argument(

@@ -104,9 +104,24 @@ class App:
             self.db.migrate()  # the server secret is kept in the database
         self.secret = server_secret(settings, self.db)
         self.admin_digest, self.generated_admin_key = resolve_admin_digest(settings, self.secret)
-        self.certificates = tls.ensure_certificates(settings.certs_dir, settings.server_names)
-        self.ca_pem = tls.ca_pem_text(self.certificates)
-        self.ssl_context = tls.server_ssl_context(self.certificates, settings.tls_min_version)
+        # The generated CA (certs_dir) unless the operator gave a certificate
+        # from elsewhere (tls_cert_file): then nothing is generated.
+        self.certificates: tls.CertificatePaths | None = None
+        self.external_certificate: tls.ExternalCertificate | None = None
+        if settings.tls_cert_file is not None and settings.tls_key_file is not None:
+            self.external_certificate = tls.load_external_certificate(
+                settings.tls_cert_file, settings.tls_key_file
+            )
+            self.ca_pem = self.external_certificate.top_pem
+            self.ca_fingerprint = self.external_certificate.top_fingerprint
+            self.ssl_context = tls.server_ssl_context(
+                self.external_certificate, settings.tls_min_version
+            )
+        else:
+            self.certificates = tls.ensure_certificates(settings.certs_dir, settings.server_names)
+            self.ca_pem = tls.ca_pem_text(self.certificates)
+            self.ca_fingerprint = self.certificates.ca_fingerprint
+            self.ssl_context = tls.server_ssl_context(self.certificates, settings.tls_min_version)
         self.limiter = RateLimiter(settings.max_requests_per_minute, settings.max_requests_per_hour)
         self.failed_logins = SlidingWindow(60.0, settings.max_failed_logins_per_minute)
         self.request_log = RequestLog(
@@ -285,6 +300,8 @@ class App:
         live, restart = changed_keys(self.settings, new)
         # Keys that need a restart keep their running value until then.
         new = dataclasses.replace(new, **{key: getattr(self.settings, key) for key in restart})
+        if self._reload_certificate():
+            live.append("tls_cert_file")
         if "admin_api_key" in live:
             digest, generated = resolve_admin_digest(new, self.secret)
             if generated:
@@ -341,6 +358,29 @@ class App:
             self.failed_logins.discard(peer, attempt)
         elif self.shared_limits is not None:
             await self.shared_limits.take_back(attempt)
+
+    def _reload_certificate(self) -> bool:
+        """A renewed ``tls_cert_file`` (same paths) goes into the live context.
+
+        True when the certificate changed. New handshakes get it; open
+        connections keep theirs. Raises BadRequestError (nothing changes) when
+        the renewed files are refused.
+        """
+        current = self.external_certificate
+        if current is None:
+            return False
+        try:
+            renewed = tls.reload_external_certificate(
+                self.ssl_context, current.cert_file, current.key_file
+            )
+        except tls.CertificateError as error:
+            raise BadRequestError(f"certificate refused, the current one stays: {error}") from None
+        self.external_certificate = renewed
+        self.ca_pem, self.ca_fingerprint = renewed.top_pem, renewed.top_fingerprint
+        if renewed.fingerprint != current.fingerprint:
+            log.warning("TLS certificate reloaded: %s until %s", renewed.subject, renewed.not_after)
+            return True
+        return False
 
     # --- connections ---------------------------------------------------------------
 
@@ -525,6 +565,9 @@ async def run_server(
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+        # systemctl reload (ExecReload) and kill -HUP: what the admin's /sync does.
+        loop.add_signal_handler(signal.SIGHUP, _reload_on_hangup, app)
     await stop.wait()
     print("Stopping: finishing requests in flight...", flush=True)
     await app.stop()
@@ -532,22 +575,46 @@ async def run_server(
     return 0
 
 
+def _reload_on_hangup(app: App) -> None:
+    try:
+        live, restart = app.reload_settings()
+    except TchatatorError as error:
+        print(f"SIGHUP: reload refused: {error}", flush=True)
+        return
+    print(
+        f"SIGHUP: reloaded {', '.join(live) or 'nothing changed'}"
+        + (f"; restart needed for {', '.join(restart)}" if restart else ""),
+        flush=True,
+    )
+
+
 def _announce(app: App) -> None:
     settings = app.settings
     lines = [
         f"Tchatator listening on {settings.host}:{app.port} (TLS {settings.tls_min_version}+)",
-        f"CA certificate: {app.certificates.ca_cert}",
-        f"CA fingerprint (SHA-256): {app.certificates.ca_fingerprint}",
-        f"CA fingerprint (hex): {app.certificates.ca_fingerprint.replace(':', '').lower()}",
-        f"Database: {_redact(settings.database_url)}",
-        f"Try it: openssl s_client -quiet -connect {_display_host(settings.host)}:{app.port}"
-        f" -CAfile {app.certificates.ca_cert}",
     ]
-    if app.certificates.ca_key.exists():
-        lines.append(
-            f"CA private key: {app.certificates.ca_key} (not needed to serve:"
-            " keep it offline, see docs/security.md)"
-        )
+    external = app.external_certificate
+    if external is not None:
+        lines += [
+            f"Certificate: {external.cert_file} ({external.subject}, "
+            f"valid until {external.not_after:%Y-%m-%d})",
+            f"Database: {_redact(settings.database_url)}",
+        ]
+    else:
+        assert app.certificates is not None
+        lines += [
+            f"CA certificate: {app.certificates.ca_cert}",
+            f"CA fingerprint (SHA-256): {app.ca_fingerprint}",
+            f"CA fingerprint (hex): {app.ca_fingerprint.replace(':', '').lower()}",
+            f"Database: {_redact(settings.database_url)}",
+            f"Try it: openssl s_client -quiet -connect {_display_host(settings.host)}:{app.port}"
+            f" -CAfile {app.certificates.ca_cert}",
+        ]
+        if app.certificates.ca_key.exists():
+            lines.append(
+                f"CA private key: {app.certificates.ca_key} (not needed to serve:"
+                " keep it offline, see docs/security.md)"
+            )
     if app.generated_admin_key:
         lines.append(f"Admin key generated (shown once, keep it): {app.generated_admin_key}")
     print("\n".join(lines), flush=True)

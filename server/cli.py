@@ -5,6 +5,8 @@
     tchatator-server [--config FILE] user list | rename ID NAME | rotate-key ID | remove ID
     tchatator-server [--config FILE] demo
     tchatator-server [--config FILE] admin-key --rotate
+    tchatator-server [--config FILE] backup FILE | restore FILE
+    tchatator-server [--config FILE] check [--days N]
 
 User commands work before the first ``serve`` (they create the database) and
 while the server runs (SQLite WAL, or PostgreSQL).
@@ -24,7 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from . import security, tls
+from . import operations, security, tls
 from .cluster import server_secret
 from .config import CONFIG_ENV, ConfigError, Settings, find_config, load_settings
 from .storage import queries
@@ -60,7 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         for warning in warnings:
             print(f"warning: {config_path}: {warning}", file=sys.stderr)
         return int(args.run(config_path, settings, args) or 0)
-    except (ConfigError, CliError, security.InsecureFileError, tls.CertificateError) as error:
+    except (
+        ConfigError,
+        CliError,
+        operations.BackupError,
+        security.InsecureFileError,
+        tls.CertificateError,
+    ) as error:
         print(f"tchatator-server: {error}", file=sys.stderr)
         return 2
     except OSError as error:
@@ -71,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tchatator-server", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="tchatator-server", description=__doc__.split("\n")[0], allow_abbrev=False
+    )
     parser.add_argument(
         "--config", help="the .tchatator file (default: $TCHATATOR_CONFIG, ./.tchatator)"
     )
@@ -117,7 +127,53 @@ def _parser() -> argparse.ArgumentParser:
     admin = actions.add_parser("admin-key", help="replace the generated admin key")
     admin.add_argument("--rotate", action="store_true", required=True)
     admin.set_defaults(run=_admin_rotate)
+
+    backup = actions.add_parser(
+        "backup", help="copy the SQLite database while the server runs (PostgreSQL: pg_dump)"
+    )
+    backup.add_argument("file", type=Path, help="the new backup file (never overwritten)")
+    backup.set_defaults(run=_backup)
+    restore = actions.add_parser(
+        "restore", help="put a backup in place (server stopped; the current database is kept)"
+    )
+    restore.add_argument("file", type=Path, help="a file made by backup")
+    restore.set_defaults(run=_restore)
+    codes = "; ".join(f"{code}: {meaning}" for code, meaning in operations.CHECK_EXIT_CODES.items())
+    check = actions.add_parser(
+        "check",
+        help="check configuration, database and certificate, for monitoring",
+        description=f"Exit codes: {codes}.",
+    )
+    check.add_argument(
+        "--days", type=int, default=14, help="fail when the certificate ends within N days (14)"
+    )
+    check.set_defaults(run=_check)
     return parser
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+def _backup(config_path: Path, settings: Settings, args: argparse.Namespace) -> int:
+    _print_json(operations.backup(settings, args.file))
+    print(
+        "Keep the server secret with it (the same file for every backup): without it, "
+        f"no API key works after a restore: {settings.data_dir / 'secret.key'}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _restore(config_path: Path, settings: Settings, args: argparse.Namespace) -> int:
+    _print_json(operations.restore(settings, args.file))
+    return 0
+
+
+def _check(config_path: Path, settings: Settings, args: argparse.Namespace) -> int:
+    report = operations.check(settings, args.days)
+    for line in report.lines:
+        print(line, file=sys.stdout if line.startswith("ok") else sys.stderr, flush=True)
+    return report.status
 
 
 # --- serve ------------------------------------------------------------------------------

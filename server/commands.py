@@ -591,4 +591,4 @@ async def cmd_limites(server: Server, session: Session) -> dict[str, Any]:
     description="The certificate authority of this server (PEM) and its SHA-256 fingerprint.",
 )
 async def cmd_ca(server: Server, session: Session) -> dict[str, Any]:
-    return {"pem": server.ca_pem, "fingerprint": server.certificates.ca_fingerprint}
+    return {"pem": server.ca_pem, "fingerprint": server.ca_fingerprint}

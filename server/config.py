@@ -49,6 +49,8 @@ __all__ = [
 ]
 
 CONFIG_ENV = "TCHATATOR_CONFIG"
+ADMIN_KEY_FILE_ENV = "TCHATATOR_ADMIN_KEY_FILE"
+ADMIN_KEY_ENV = "TCHATATOR_ADMIN_KEY"
 DEFAULT_CONFIG_NAME = ".tchatator"
 
 
@@ -156,6 +158,11 @@ def path(key: str, value: Any) -> Path:
     return Path(non_empty(key, value)).expanduser()
 
 
+def optional_path(key: str, value: Any) -> Path | None:
+    """A path, or None for an empty string (the setting is unset)."""
+    return Path(value).expanduser() if _string_value(key, value).strip() else None
+
+
 def one_of(*choices: str) -> Parser:
     spelled = " or ".join(f'"{choice}"' for choice in choices)
 
@@ -256,6 +263,15 @@ class Settings:
         comment="extra names/addresses in the certificate")
     tls_min_version: str = setting(
         "1.3", one_of("1.2", "1.3"), live=False, section=CONTRACT, comment='or "1.2"')
+    # A certificate from a public CA (Let's Encrypt): the PEM chain and its key.
+    # Unset: the server generates its own CA in certs_dir. Renewed files (same
+    # paths) are taken by /sync and SIGHUP; other paths need a restart.
+    tls_cert_file: Path | None = setting(
+        None, optional_path, live=False, section=CONTRACT,
+        comment="PEM chain from a public CA, e.g. fullchain.pem (empty: generated)")
+    tls_key_file: Path | None = setting(
+        None, optional_path, live=False, section=CONTRACT,
+        comment="its private key, mode 0600 (with tls_cert_file)")
     directory_page_size: int = setting(
         50, integer(1, 1000), live=True, section=CONTRACT,
         comment="users per page of /annuaire and /discussions")
@@ -364,7 +380,7 @@ def load_settings(path: Path, *, missing_ok: bool = False) -> tuple[Settings, li
     except FileNotFoundError:
         if not missing_ok:
             raise ConfigMissing(f"configuration file {path} not found") from None
-        return _resolve(Settings(), path.parent, None), []
+        return _resolve(Settings(**_admin_key_from_environment({})), path.parent, None), []
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}") from error
     try:
@@ -384,10 +400,38 @@ def load_settings(path: Path, *, missing_ok: bool = False) -> tuple[Settings, li
             continue
         values[key] = declared.parse(key, value)
     _check_coherence(values)
+    values = _admin_key_from_environment(values)
     return _resolve(Settings(**values), path.parent, path), warnings
 
 
+def _admin_key_from_environment(values: dict[str, Any]) -> dict[str, Any]:
+    """``admin_api_key`` from the file wins; else from a secret file or the environment.
+
+    ``$TCHATATOR_ADMIN_KEY_FILE`` names a file holding the key (a container
+    secret, a systemd credential); ``$TCHATATOR_ADMIN_KEY`` holds it. Read
+    again on each /sync, like the file.
+    """
+    if values.get("admin_api_key"):
+        return values
+    key_file = os.environ.get(ADMIN_KEY_FILE_ENV)
+    if key_file:
+        try:
+            key = Path(key_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"${ADMIN_KEY_FILE_ENV}: cannot read {key_file}: {error}") from None
+        source = f"${ADMIN_KEY_FILE_ENV} ({key_file})"
+    else:
+        key = os.environ.get(ADMIN_KEY_ENV, "").strip()
+        source = f"${ADMIN_KEY_ENV}"
+    if not key:
+        return values
+    # The same strength as admin_api_key in the file (e.g. openssl rand -base64 32).
+    return {**values, "admin_api_key": admin_key(f"the admin key from {source}", key)}
+
+
 def _check_coherence(values: dict[str, Any]) -> None:
+    if (values.get("tls_cert_file") is None) != (values.get("tls_key_file") is None):
+        raise ConfigError("tls_cert_file and tls_key_file go together: set both or neither")
     minute = values.get("max_requests_per_minute", Settings.max_requests_per_minute)
     hour = values.get("max_requests_per_hour", Settings.max_requests_per_hour)
     if hour < minute:
@@ -405,6 +449,11 @@ def _resolve(settings: Settings, base: Path, source: Path | None) -> Settings:
     def absolute(path: Path) -> Path:
         return path if path.is_absolute() else (base / path).resolve()
 
+    def optional(path: Path | None) -> Path | None:
+        # Not resolved: Let's Encrypt's live/ names are symlinks to the current
+        # files, and a renewal moves them; each (re)load follows them anew.
+        return None if path is None else path if path.is_absolute() else base / path
+
     url = settings.database_url
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
@@ -415,6 +464,8 @@ def _resolve(settings: Settings, base: Path, source: Path | None) -> Settings:
         certs_dir=absolute(settings.certs_dir),
         data_dir=absolute(settings.data_dir),
         log_file=absolute(settings.log_file),
+        tls_cert_file=optional(settings.tls_cert_file),
+        tls_key_file=optional(settings.tls_key_file),
         source=source,
     )
 
@@ -434,6 +485,8 @@ def changed_keys(old: Settings, new: Settings) -> tuple[list[str], list[str]]:
 
 def toml_value(value: Any) -> str:
     """One value as TOML (the types a setting can have)."""
+    if value is None:
+        return '""'  # an optional setting left unset
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str | Path):

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from .requestlog import RequestLog
     from .security import TokenClaims
     from .storage.db import Database
-    from .tls import CertificatePaths
 
 __all__ = [
     "ADMIN",
@@ -78,8 +77,8 @@ class Server(Protocol):
     request_log: RequestLog
     secret: bytes
     admin_digest: str
-    ca_pem: str
-    certificates: CertificatePaths
+    ca_pem: str  # the CA a client may pin (/ca), generated or the top of tls_cert_file's chain
+    ca_fingerprint: str
 
     async def sync_everywhere(self) -> dict[str, Any]: ...
 

@@ -51,6 +51,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
@@ -58,11 +59,13 @@ __all__ = [
     "CA_ORGANIZATION",
     "CertificateError",
     "CertificatePaths",
+    "ExternalCertificate",
     "InsecureKeyError",
     "ca_pem_text",
     "client_ssl_context",
     "ensure_certificates",
     "fingerprint",
+    "load_external_certificate",
     "server_ssl_context",
 ]
 
@@ -356,7 +359,7 @@ def _make_server_cert(
     )
 
 
-def _same_public_key(a: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> bool:
+def _same_public_key(a: x509.Certificate, key: PrivateKeyTypes) -> bool:
     fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return a.public_key().public_bytes(*fmt) == key.public_key().public_bytes(*fmt)
 
@@ -478,7 +481,9 @@ def ensure_certificates(certs_dir: Path, server_names: Sequence[str] = ()) -> Ce
 _MIN_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 
-def server_ssl_context(paths: CertificatePaths, min_version: str = "1.3") -> ssl.SSLContext:
+def server_ssl_context(
+    paths: CertificatePaths | ExternalCertificate, min_version: str = "1.3"
+) -> ssl.SSLContext:
     """Server-side context: TLS >= ``min_version`` ("1.3" or "1.2"), no client certs."""
     try:
         minimum = _MIN_VERSIONS[min_version]
@@ -493,7 +498,10 @@ def server_ssl_context(paths: CertificatePaths, min_version: str = "1.3") -> ssl
     if minimum is ssl.TLSVersion.TLSv1_2:
         ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")  # TLS 1.2 only: forward secrecy + AEAD
     ctx.verify_mode = ssl.CERT_NONE  # clients authenticate inside the chat protocol
-    ctx.load_cert_chain(certfile=paths.server_cert, keyfile=paths.server_key)
+    if isinstance(paths, ExternalCertificate):
+        ctx.load_cert_chain(certfile=paths.cert_file, keyfile=paths.key_file)
+    else:
+        ctx.load_cert_chain(certfile=paths.server_cert, keyfile=paths.server_key)
     return ctx
 
 
@@ -512,3 +520,111 @@ def client_ssl_context(ca_file: Path | None = None, *, cadata: str | None = None
     ctx.options |= ssl.OP_NO_COMPRESSION
     ctx.load_verify_locations(cafile=ca_file, cadata=cadata)
     return ctx
+
+
+# --------------------------------------------------------------------------- from elsewhere
+
+
+@dataclass(frozen=True)
+class ExternalCertificate:
+    """A certificate chain and key the operator got elsewhere (``tls_cert_file``).
+
+    ``top_pem`` is the last certificate of the chain the server sends (the
+    intermediate, for Let's Encrypt's ``fullchain.pem``): what ``/ca`` hands out
+    to a client that trusts on first use.
+    """
+
+    cert_file: Path
+    key_file: Path
+    subject: str
+    names: tuple[str, ...]
+    not_after: dt.datetime
+    fingerprint: str
+    top_pem: str
+    top_fingerprint: str
+
+
+def load_external_certificate(cert_file: Path, key_file: Path) -> ExternalCertificate:
+    """Check a PEM chain and its key before the server uses them; the reason if not.
+
+    Refused (:class:`CertificateError`): an unreadable or non-PEM file, a key
+    that is not the first certificate's, a certificate of the chain expired or
+    not yet valid; (:class:`InsecureKeyError`) a key file group/world readable.
+    Symlinks are followed (Let's Encrypt's ``live/`` folder).
+    """
+    try:
+        fd = os.open(key_file, os.O_RDONLY)
+    except OSError as exc:
+        raise CertificateError(f"cannot read tls_key_file {key_file}: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as fh:
+        _check_key_mode(Path(key_file), os.fstat(fh.fileno()).st_mode)
+        key_data = fh.read()
+    try:
+        key = serialization.load_pem_private_key(key_data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise CertificateError(
+            f"tls_key_file {key_file} is not an unencrypted PEM private key ({exc})"
+        ) from exc
+    try:
+        chain_data = Path(cert_file).read_bytes()
+    except OSError as exc:
+        raise CertificateError(f"cannot read tls_cert_file {cert_file}: {exc.strerror}") from exc
+    try:
+        chain = x509.load_pem_x509_certificates(chain_data)
+    except ValueError as exc:
+        raise CertificateError(f"tls_cert_file {cert_file} holds no PEM certificate") from exc
+    leaf = chain[0]
+    if not _same_public_key(leaf, key):
+        raise CertificateError(
+            f"tls_key_file {key_file} does not match the certificate in {cert_file} "
+            "(a key from another certificate, or an older one?)"
+        )
+    now = _now()
+    for cert in chain:
+        subject = cert.subject.rfc4514_string()
+        if cert.not_valid_after_utc <= now:
+            raise CertificateError(
+                f"the certificate {subject!r} in {cert_file} expired on "
+                f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC: renew it"
+            )
+        if cert.not_valid_before_utc > now:
+            raise CertificateError(
+                f"the certificate {subject!r} in {cert_file} is not valid before "
+                f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC (check the clock)"
+            )
+    # What OpenSSL itself will say, before the live context is touched.
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_file, key_file)
+    except ssl.SSLError as exc:
+        raise CertificateError(f"OpenSSL refuses {cert_file} with {key_file}: {exc}") from exc
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = tuple(san.get_values_for_type(x509.DNSName)) + tuple(
+            str(ip) for ip in san.get_values_for_type(x509.IPAddress)
+        )
+    except x509.ExtensionNotFound:
+        names = ()
+    top = chain[-1]
+    return ExternalCertificate(
+        cert_file=Path(cert_file),
+        key_file=Path(key_file),
+        subject=leaf.subject.rfc4514_string(),
+        names=names,
+        not_after=min(cert.not_valid_after_utc for cert in chain),
+        fingerprint=fingerprint(leaf.public_bytes(serialization.Encoding.DER)),
+        top_pem=_cert_pem(top).decode("ascii"),
+        top_fingerprint=fingerprint(top.public_bytes(serialization.Encoding.DER)),
+    )
+
+
+def reload_external_certificate(
+    context: ssl.SSLContext, cert_file: Path, key_file: Path
+) -> ExternalCertificate:
+    """Check a renewed chain, then load it into the live context.
+
+    Handshakes from now on get the new certificate; connections already open
+    keep their session. Nothing changes when the new files are refused.
+    """
+    certificate = load_external_certificate(cert_file, key_file)
+    context.load_cert_chain(certfile=cert_file, keyfile=key_file)
+    return certificate

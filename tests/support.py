@@ -52,8 +52,11 @@ def _die_with_parent() -> None:
 class ServerProcess:
     """A real ``tchatator-server`` in a folder of its own."""
 
-    def __init__(self, folder: Path, **settings: Any) -> None:
+    def __init__(self, folder: Path, *, command: list[str] | None = None, **settings: Any) -> None:
         self.folder = folder
+        # How to run the server: this checkout by default, or an installed
+        # ``tchatator-server`` (wheel, bundle, image) for the packaging tests.
+        self.command = command or [sys.executable, "-m", "server"]
         folder.mkdir(parents=True, exist_ok=True)
         self.config = folder / ".tchatator"
         self.settings: dict[str, Any] = {
@@ -82,7 +85,7 @@ class ServerProcess:
         environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
         environment.pop("TCHATATOR_CONFIG", None)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "server", "--config", str(self.config), "serve", *extra_args],
+            [*self.command, "--config", str(self.config), "serve", *extra_args],
             preexec_fn=_die_with_parent,
             cwd=ROOT,
             stdout=subprocess.PIPE,

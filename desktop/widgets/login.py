@@ -377,9 +377,20 @@ class LoginDialog(QDialog):
             else:
                 self.status.setText("")
 
+    async def _system_trusted_session(self, address: ServerAddress, key: str) -> User | None:
+        """Log in if the system's authorities verify the server (a public certificate).
+
+        None when they do not: nothing was sent, trust on first use follows.
+        """
+        try:
+            return await self.service.open_session(address, "", key)
+        except CertificateChanged:
+            return None
+
     async def _login_to(self, address: ServerAddress, key: str) -> None:
         server = str(address)
         trusted = self.settings.trusted(server)
+        user: User | None = None
         try:
             if self.saved_radio.isChecked() and trusted is not None:
                 pem = trusted.pem
@@ -394,6 +405,9 @@ class LoginDialog(QDialog):
                     return
                 fingerprint_of_pem(pem)  # TrustError when it is not a certificate
             else:
+                pem = ""  # no CA pinned: the system's authorities may vouch for it
+                user = await self._system_trusted_session(address, key)
+            if user is None and not pem:
                 self.status.setText(self.tr("Fetching the server's certificate…"))
                 offer = await self.service.fetch_certificate(address)
                 dialog = FingerprintDialog(offer, self)
@@ -407,7 +421,8 @@ class LoginDialog(QDialog):
                     self._fail(self.tr("Certificate not trusted: nothing was sent."))
                     return
                 pem = offer.pem
-            user = await self.service.open_session(address, pem, key)
+            if user is None:
+                user = await self.service.open_session(address, pem, key)
         except CertificateChanged:
             self._fail(
                 self.tr(
@@ -435,7 +450,8 @@ class LoginDialog(QDialog):
                 self._fail(self.tr("This key is a professional's: open Tchatator Pro."))
             return
         self.settings.set_last_server(self.kind, server)
-        self.settings.set_trusted(server, TrustedServer(pem, fingerprint_of_pem(pem)))
+        if pem:  # empty: the system's authorities vouched for the server
+            self.settings.set_trusted(server, TrustedServer(pem, fingerprint_of_pem(pem)))
         remember = self.remember_check.isChecked()
         self.settings.set_remember_key(self.kind, remember)
         self.settings.save()
