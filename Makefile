@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-quick demo screenshots clean
+.PHONY: run test lint bench bench-quick demo screenshots clean dist bundles debs image
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -46,6 +46,43 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
+
+## dist: the wheel and the sdist (dist/), for pip/pipx and the container image
+dist: $(STAMP)
+	$(BIN)/python -m build --outdir dist .
+
+# Where make bundles / make debs put things (the packaging tests point them elsewhere).
+BUNDLES ?= dist/bundles
+ICONS ?= build/icons
+PYI_WORK ?= build/pyinstaller
+DEBS ?= dist
+
+## bundles: PyInstaller onedir bundles of tchatator-pro and tchatator-client ($(BUNDLES)/)
+bundles: $(STAMP)
+	$(BIN)/python packaging/make_icons.py $(ICONS)
+	for app in pro client; do \
+	  TCHATATOR_ICONS=$(abspath $(ICONS)) $(BIN)/pyinstaller --noconfirm --log-level WARN \
+	    --distpath $(BUNDLES) --workpath $(PYI_WORK) packaging/tchatator-$$app.spec || exit 1; \
+	done
+
+## debs: a .deb per app from the bundles, installing under /opt ($(DEBS)/)
+debs: bundles
+	for app in pro client; do packaging/build_deb.sh $$app $(BUNDLES) $(ICONS) $(DEBS) || exit 1; done
+
+# The container image: IMAGE_BASE must be a Debian bookworm image (a registry's
+# debian:bookworm-slim, or one made with debootstrap: packaging/README.md).
+IMAGE ?= localhost/tchatator:latest
+IMAGE_BASE ?= docker.io/library/debian:bookworm-slim
+IMAGE_CONTEXT ?= build/image
+
+## image: the server's container image (podman), from a wheelhouse built here
+image: $(STAMP)
+	rm -rf $(IMAGE_CONTEXT) && mkdir -p $(IMAGE_CONTEXT)
+	$(BIN)/python -m pip wheel --quiet -w $(IMAGE_CONTEXT)/wheels \
+	  -c packaging/constraints-server.txt '.[postgres]'
+	cp packaging/container.toml $(IMAGE_CONTEXT)/
+	podman build --isolation chroot --format docker --build-arg BASE=$(IMAGE_BASE) \
+	  -f packaging/Containerfile -t $(IMAGE) $(IMAGE_CONTEXT)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
