@@ -216,11 +216,10 @@ def _check_database(settings: Settings, report: CheckReport) -> None:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    from .app import _redact
     from .storage.db import MIGRATIONS, make_engine
 
     url = settings.database_url
-    shown = _redact(url)
+    shown = sa.engine.make_url(url).render_as_string(hide_password=True)
     if url.startswith(SQLITE_PREFIX) and ":memory:" not in url:
         path = Path(sa.engine.make_url(url).database or "")
         if not path.exists():
