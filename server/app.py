@@ -617,7 +617,9 @@ def _announce(app: App) -> None:
             )
     if app.generated_admin_key:
         lines.append(f"Admin key generated (shown once, keep it): {app.generated_admin_key}")
-    print("\n".join(lines), flush=True)
+    # One write, end of line included (print writes its "end" separately when
+    # unbuffered): whoever reads the output sees the banner whole.
+    print("\n".join(lines) + "\n", end="", flush=True)
 
 
 def _private_folder(path: Path) -> None:

@@ -98,13 +98,23 @@ class ServerProcess:
         found = threading.Event()
 
         def pump() -> None:
+            # Chunks, not lines: the banner is one write, so all of it is in
+            # ``output`` before ``start`` returns (a test may read its last lines).
             assert self.process is not None and self.process.stdout is not None
-            for line in self.process.stdout:
-                self.output.append(line.rstrip("\n"))
-                match = _LISTENING.search(line)
-                if match:
-                    self.port = int(match.group(2))
+            stream = self.process.stdout.buffer
+            pending = b""
+            while chunk := stream.read1(65536):
+                *lines, pending = (pending + chunk).split(b"\n")
+                for raw in lines:
+                    line = raw.decode("utf-8", "replace").rstrip("\r")
+                    self.output.append(line)
+                    match = _LISTENING.search(line)
+                    if match:
+                        self.port = int(match.group(2))
+                if self.port and not pending:  # a line cut in two: wait for its end
                     found.set()
+            if pending:
+                self.output.append(pending.decode("utf-8", "replace"))
             found.set()
 
         self._reader = threading.Thread(target=pump, daemon=True)

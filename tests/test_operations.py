@@ -290,10 +290,15 @@ def test_renewed_certificate_taken_by_sighup_and_sync_without_dropping(
         assert second != first
         server.process.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
-        while peer_fingerprint(server.port, ca.pem_file) != second:
+
+        def reloaded() -> bool:  # the new certificate served, and the reload reported
+            return peer_fingerprint(server.port, ca.pem_file) == second and any(
+                "SIGHUP: reloaded" in line and "tls_cert_file" in line for line in server.output
+            )
+
+        while not reloaded():
             assert time.monotonic() < deadline, "\n".join(server.output)
             time.sleep(0.1)
-        assert any("SIGHUP: reloaded" in line and "tls_cert_file" in line for line in server.output)
         assert open_line.ask("/logs 1").code in (200, 204)  # still the same connection
 
         # A broken renewal is refused with the reason; the current certificate stays.

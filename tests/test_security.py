@@ -375,7 +375,7 @@ def _tchatator(server, *args: str, key_env: str | None = None, stdin: str = "") 
     environment = {k: v for k, v in os.environ.items() if k != "TCHATATOR_KEY"}
     if key_env is not None:
         environment["TCHATATOR_KEY"] = key_env
-    command = [sys.executable, "-m", "protocol.shell", "--port", str(server.port)]
+    command = [sys.executable, "-m", "protocol.shell", "--server", f"127.0.0.1:{server.port}"]
     return subprocess.run(
         [*command, "--ca", str(server.ca_file), *args],
         input=stdin,
