@@ -71,6 +71,9 @@ MAX_REFUSALS_PER_ADDRESS = 8
 # How long a closed connection waits for the peer's TLS close_notify. Its
 # socket is no longer counted then (App.release), so keep it short.
 SSL_SHUTDOWN_TIMEOUT = 5.0
+# On stop, past the shutdown grace: how long connections get to finish what is
+# in flight and refuse (503) the rest before they are cut off.
+REFUSAL_GRACE = 2.0
 HOUSEKEEPING_INTERVAL = 3600.0
 
 
@@ -259,15 +262,19 @@ class App:
         for background in (self._housekeeping, self._listener_sweep, *self._handshakes):
             if background is not None:
                 background.cancel()
-        tasks = []
-        for connection in list(self.connections):
-            connection.closing = True
-            if connection.task is not None:
-                tasks.append(connection.task)
-                if not connection.busy:
-                    connection.task.cancel()
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=self.settings.shutdown_grace)
+        # Every request already read is answered: run within the grace, then
+        # refused with a 503 (what is in flight still finishes); only a
+        # connection still stuck after REFUSAL_GRACE (a peer that does not
+        # read its answers) is cut off.
+        serving = {c.task: c for c in list(self.connections) if c.task is not None}
+        for connection in serving.values():
+            connection.stop()
+        if serving:
+            _, late = await asyncio.wait(serving, timeout=self.settings.shutdown_grace)
+            for task in late:
+                serving[task].refuse_rest()
+            if late:
+                _, late = await asyncio.wait(late, timeout=REFUSAL_GRACE)
             for task in late:
                 task.cancel()
             if late:

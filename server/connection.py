@@ -38,8 +38,9 @@ from collections.abc import Coroutine
 from typing import Any, Protocol, TypeVar
 
 from protocol.codec import NEED_DATA, LineError, Request, RequestReader
+from protocol.errors import ServiceUnavailable
 
-from .dispatch import process
+from .dispatch import process, refuse
 from .session import SESSION_ENDED, Session
 from .storage.db import WRITE_GATE, WriteGate
 from .table import Server
@@ -61,6 +62,8 @@ FAIR_SHARE = 32
 PIPELINABLE = frozenset(
     {"/message", "/modifie", "/supprime", "/bloque", "/ban", "/deban", "/debloque"}
 )
+# The answer to each request read but not run when the shutdown grace has run out.
+STOPPING = ServiceUnavailable("the server is stopping: request not run, send it again later")
 # A listener that lets this much of its push stream pile up is cut off.
 MAX_PENDING_PUSH_BYTES = 1024 * 1024
 
@@ -118,8 +121,10 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set on connection
         self.peer = "?"
         self.session = Session(self, server.broker)
-        self.busy = False
+        # Stopping (App.stop): answer what was read, then close (stop()).
         self.closing = False
+        # Past the shutdown grace: refuse what was read and not started (refuse_rest()).
+        self.refusing = False
         self.task: asyncio.Task[Any] | None = None
         # The address App.accept counted this socket under (None once released).
         self.counted_as: str | None = None
@@ -176,7 +181,6 @@ class ClientConnection(asyncio.Protocol):
         and so is a pipelinable write, which the task may overlap with
         those behind it.
         """
-        codec = self.codec
         server, session = self.server, self.session
         for _ in range(FAIR_SHARE):
             if self._writing_paused:
@@ -196,16 +200,34 @@ class ClientConnection(asyncio.Protocol):
                 self.transport.write(done.value)
                 self._idle_since = time.monotonic()  # the idle timer reads it when it fires
                 continue
-            self.busy = True  # App.stop lets it finish
             self._handoff = (processing, suspended_on)
             break
-        if codec.buffered:
-            self.busy = True  # requests are buffered: App.stop lets them finish
         self._wake()  # the task takes over what is left (after the others' turn)
 
     def _next_event(self) -> Any:  # RequestReader.next_event with the live max_line
         self.codec.max_line = self.server.settings.max_line  # /sync may change it
         return self.codec.next_event()
+
+    # --- stopping (App.stop) ----------------------------------------------------------
+
+    def stop(self) -> None:
+        """The server stops: answer every request already read, then close.
+
+        A task waiting for data is woken to find nothing to answer and close;
+        one at work goes on until its buffer is empty (``run``).
+        """
+        self.closing = True
+        self._wake()
+
+    def refuse_rest(self) -> None:
+        """The shutdown grace has run out: what is in flight is still answered,
+        every request read but not started gets ``STOPPING`` (503), nothing more
+        is read, and the connection closes."""
+        self.closing = self.refusing = True
+        if not self._reading_paused and not self.transport.is_closing():
+            self._reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
 
     def eof_received(self) -> bool:
         self._eof = True
@@ -368,15 +390,11 @@ class ClientConnection(asyncio.Protocol):
                 in_a_row += 1
                 if in_a_row >= FAIR_SHARE:
                     in_a_row = 0
-                    self.busy = True  # requests are buffered: App.stop lets them finish
                     await asyncio.sleep(0)  # the other connections' turn
-                    self.busy = False
                 handoff, self._handoff = self._handoff, None
                 if isinstance(handoff, tuple):
-                    try:
-                        response = await finish(*handoff)
-                    finally:
-                        self.busy = False
+                    # Started already (it may be writing): finished, even when refusing.
+                    response = await finish(*handoff)
                     if not await self._send(response):
                         break
                     continue
@@ -390,11 +408,15 @@ class ClientConnection(asyncio.Protocol):
                         continue
                     if self.closing:
                         break  # stopping: every request already received was answered
-                    self.busy = False
                     if not self._arm_idle_timer() or not await self.wait_for_data():
                         break
                     continue
-                self.busy = True
+                if self.refusing:
+                    if in_flight:
+                        await self._answer(in_flight)
+                    if not await self._send(refuse(self.server, self.session, event, STOPPING)):
+                        break
+                    continue
                 if (
                     self.session.identity is not None
                     and isinstance(event, Request)
@@ -410,11 +432,8 @@ class ClientConnection(asyncio.Protocol):
                 if in_flight:
                     await self._answer(in_flight)
                 last_gate = None
-                try:
-                    if not await self._send(await process(self.server, self.session, event)):
-                        break
-                finally:
-                    self.busy = False
+                if not await self._send(await process(self.server, self.session, event)):
+                    break
         except (TimeoutError, ConnectionError, OSError, ssl.SSLError):
             pass
         except asyncio.CancelledError:
@@ -441,14 +460,11 @@ class ClientConnection(asyncio.Protocol):
 
     async def _answer(self, in_flight: deque[asyncio.Task[bytes]]) -> None:
         """Write the answers of the requests in flight, in request order."""
-        try:
-            while in_flight:
-                response = await in_flight[0]
-                in_flight.popleft()
-                if not await self._send(response):
-                    raise ConnectionResetError("peer gone")
-        finally:
-            self.busy = False
+        while in_flight:
+            response = await in_flight[0]
+            in_flight.popleft()
+            if not await self._send(response):
+                raise ConnectionResetError("peer gone")
 
     async def _send(self, response: bytes) -> bool:
         transport = self.transport

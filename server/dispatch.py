@@ -25,7 +25,7 @@ from protocol.errors import Forbidden, NotFound, TchatatorError, TooManyRequests
 from .session import Session
 from .table import COMMANDS, HELP_FLAGS, Server
 
-__all__ = ["process"]
+__all__ = ["process", "refuse"]
 
 log = logging.getLogger("tchatator.server")
 
@@ -84,3 +84,20 @@ async def process(server: Server, session: Session, event: Request | LineError) 
         duration_ms=(time.perf_counter() - started) * 1000,
     )
     return encode_reply(code, body, server.settings.label(code))
+
+
+def refuse(
+    server: Server, session: Session, event: Request | LineError, error: TchatatorError
+) -> bytes:
+    """A request answered without being run (the server is stopping): its status
+    line, logged as every request is."""
+    entry = COMMANDS.get(event.command) if isinstance(event, Request) else None
+    identity = session.identity
+    server.request_log.record(
+        peer=session.peer,
+        user=identity.id if identity else None,
+        command=entry.name if entry is not None else "?",
+        code=error.status,
+        duration_ms=0.0,
+    )
+    return encode_reply(error.status, error.body(), server.settings.label(error.status))

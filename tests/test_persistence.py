@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 
 from protocol.codec import NEED_DATA, ReplyReader
 
-from .support import ADMIN_KEY, Line, ServerProcess
+from .support import ADMIN_KEY, Line, ServerProcess, running
 
 SETTINGS = {"max_messages": 3, "max_message_size": 200, "block_duration": 3600}
 
@@ -203,6 +204,96 @@ def test_sigterm_with_requests_in_flight(server_up, lines) -> None:
     # Nothing acknowledged is lost; what was stored is a prefix of what was sent.
     assert len(stored) >= len(replies)
     assert stored == [f"en vol {n}" for n in range(len(stored))]
+
+
+@pytest.mark.parametrize("grace", [10, 0], ids=["grace-10s", "grace-0s"])
+def test_sigterm_answers_every_pipelined_request_it_read(tmp_path, grace) -> None:
+    """SIGTERM with 300 pipelined /message read by the server: each gets an answer.
+
+    A request the server has read is answered 200 (processed, stored) or 503
+    (refused: the server is stopping, nothing stored), never dropped without a
+    word; the 200s come first, in order. With no grace at all, what is not
+    already in flight is refused. The reviewer's run got 16 replies, then the
+    connection closed.
+    """
+    count = 300
+    with running(tmp_path, shutdown_grace=grace) as process:
+        pro, client = process.add_user("pro", "Drain"), process.add_user("client", "Age")
+        line = process.connect()
+        line.login(client["api_key"])
+        # One sendall of ~11 KB: one TLS record, so once the first reply is
+        # back, the server has decrypted (read) all 300 lines.
+        line.send("".join(f"/message {pro['id']} drain {n}\n" for n in range(count)))
+        line.sock.settimeout(15)
+        received = bytearray()
+        while b"\n\n" not in received:
+            chunk = line.sock.recv(65536)
+            assert chunk, "closed before the first reply"
+            received += chunk
+        assert process.process is not None
+        started = time.monotonic()
+        process.process.terminate()
+        while chunk := line.sock.recv(65536):  # a reset or a TLS error fails the test
+            received += chunk
+        line.close()
+        assert process.process.wait(20) == 0
+        assert time.monotonic() - started < 8 + grace
+        assert "Traceback" not in "\n".join(process.output)
+        process.process = None
+        codec = ReplyReader()
+        codec.feed(bytes(received))
+        replies = []
+        while (event := codec.next_event()) is not NEED_DATA:
+            replies.append(event)
+        codes = [reply.code for reply in replies]
+        assert len(replies) == count, f"{len(replies)} replies to {count} requests: {codes}"
+        answered = codes.count(200)
+        assert codes == [200] * answered + [503] * (count - answered), codes
+        ids = [reply.body["id"] for reply in replies[:answered]]
+        assert ids == sorted(ids)
+        assert all("stopping" in reply.body["error"] for reply in replies[answered:])
+        if grace:
+            assert answered == count, "10 s are plenty for 300 messages: all run"
+        else:
+            assert answered < count, "no grace: what was not in flight is refused"
+        process.start()
+        shop = process.connect()
+        shop.login(pro["api_key"])
+        stored = [m["text"] for m in _conversation(shop, client["id"])]
+        shop.close()
+        # Every 200 is stored, every 503 is not.
+        assert stored == [f"drain {n}" for n in range(answered)]
+
+
+def test_sigterm_stop_is_bounded_by_a_peer_that_does_not_read(tmp_path) -> None:
+    """A peer that pipelines and never reads its answers cannot hold the stop:
+    past the grace (1 s) and the refusal's 2 s, its connection is cut off."""
+    with running(tmp_path, shutdown_grace=1) as process:
+        client = process.add_user("client", "Sourd")
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.connect(("127.0.0.1", process.port))
+        sock = process.client_context().wrap_socket(raw, server_hostname="localhost")
+        try:
+            sock.sendall(f"/connexion {client['api_key']}\n".encode())
+            sock.settimeout(0.5)
+            # Each unknown command is answered with the list of commands (~200
+            # bytes): the answers pile up at the server as the peer reads nothing.
+            with contextlib.suppress(TimeoutError):
+                for _ in range(200):
+                    sock.sendall(b"/nope\n" * 1000)
+            time.sleep(0.5)
+            assert process.process is not None
+            started = time.monotonic()
+            process.process.terminate()
+            assert process.process.wait(20) == 0
+            elapsed = time.monotonic() - started
+            # 1 s of grace, 2 s to refuse, 2 s for the cut-off tasks; margin for load.
+            assert elapsed < 9, elapsed
+            assert "Traceback" not in "\n".join(process.output)
+            process.process = None
+        finally:
+            sock.close()
 
 
 # --------------------------------------------------------------------------- erasure
