@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QWheelEvent
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtGui import QGuiApplication, QWheelEvent
+from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 
 from bench.fill import FillPlan, fill
 from desktop.models import MessageModel
+from desktop.widgets import Severity
 from tests.support import ServerProcess
 
 from .conftest import WAIT_MS, activate, open_conversation
@@ -325,6 +326,141 @@ def test_a_refused_load_shows_its_state_and_retries(qtbot, qloop, open_window, t
         assert view.state_text == ""
     finally:
         shop.server.stop()
+
+
+# --- items 6 and 7: long text and banners in the 4,000-message conversation ----------------
+
+LONG_WORD = "https://example.org/" + "a" * 380  # 400 characters, unbroken
+
+
+def _last_rect(window: Any) -> Any:
+    return window.pane.view.visualRect(window.messages.index(window.messages.rowCount() - 1, 0))
+
+
+def _last_whole(window: Any) -> bool:
+    rect = _last_rect(window)
+    return (
+        rect.isValid() and rect.top() >= 0 and rect.bottom() < window.pane.view.viewport().height()
+    )
+
+
+def test_long_text_and_banners_in_the_big_conversation(qtbot, qloop, open_window, shop) -> None:
+    assert ask(shop, f"/lu {shop.big_client} 999999999").code == 200  # opens at the newest
+    window = open_shop(qtbot, open_window, shop)
+    open_conversation(qtbot, window, shop.big_client)
+    model, view = window.messages, window.pane.view
+    qtbot.waitUntil(lambda: not view._initial and view.at_bottom(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: _last_whole(window), timeout=WAIT_MS)
+    assert model.has_older()  # 4,000 messages: the history is still on the server
+    # Item 7: banners of every kind float; the viewport and the newest message stay put.
+    geometry, scrolled, last = view.geometry(), view.verticalScrollBar().value(), _last_rect(window)
+    for severity in (Severity.INFO, Severity.ERROR, Severity.SUCCESS):
+        window.notice.show_message("Une information assez longue " * 4, severity)
+        window.offline_bar.show_message("Hors ligne", Severity.WARNING)
+        qtbot.wait(80)
+        assert window.notice.isVisible() and window.offline_bar.isVisible()
+        assert view.geometry() == geometry
+        assert view.verticalScrollBar().value() == scrolled
+        assert _last_rect(window) == last and _last_whole(window)
+        assert window.notice.geometry().bottom() < geometry.top() + view.height() // 2
+        window.notice.dismiss()
+        window.offline_bar.dismiss()
+    # Item 6: a 400-character word arrives; the window keeps its width.
+    width = window.width()
+    with shop.server.connect() as connection:
+        connection.login(shop.client_key)
+        sent = connection.ask(f"/message {shop.pro_id} {LONG_WORD}").body["id"]
+    qtbot.waitUntil(lambda: model.row_of(sent) is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: _last_whole(window) and view.at_bottom(), timeout=WAIT_MS)
+    assert window.width() == width
+    assert window.minimumSizeHint().width() < width
+    rect = view.visualRect(model.index(model.row_of(sent), 0))
+    assert rect.width() <= view.viewport().width()
+    # Wrapped on 6 lines or more (a one-line bubble is about 3.5 lines of text high).
+    assert rect.height() > 6 * view.fontMetrics().height()
+    # Its details dialog fits the screen, its buttons on it.
+    view.setCurrentIndex(model.index(model.row_of(sent), 0))
+    view.info_action.trigger()
+    qtbot.waitUntil(lambda: window.info_dialog is not None, timeout=WAIT_MS)
+    dialog = window.info_dialog
+    qtbot.waitUntil(dialog.isVisible, timeout=WAIT_MS)
+    qtbot.wait(80)
+    screen = QGuiApplication.primaryScreen().availableGeometry()
+    assert dialog.frameGeometry().width() <= screen.width()
+    assert dialog.frameGeometry().height() <= screen.height()
+    for button in dialog.findChildren(QPushButton):
+        left = button.mapTo(dialog, QPoint(0, 0)).x()
+        assert left >= 0 and left + button.width() <= dialog.width()
+    dialog.close()
+    assert window.width() == width
+    # Item 7: after an edit of my last message, taller now, the last bubble is whole.
+    composer = window.pane.composer
+    composer.set_text("Ma réponse")
+    composer.submit()
+    qtbot.waitUntil(
+        lambda: model.message(model.rowCount() - 1).sender == shop.pro_id, timeout=WAIT_MS
+    )
+    qtbot.waitUntil(lambda: _last_whole(window) and view.at_bottom(), timeout=WAIT_MS)
+    qtbot.keyClick(composer.editor, Qt.Key.Key_Up)  # edit my last message
+    assert composer.editing is not None
+    qtbot.wait(80)
+    assert _last_whole(window)
+    before = _last_rect(window).height()
+    composer.set_text("Ma réponse, " + "complétée " * 30)
+    composer.submit()
+    qtbot.waitUntil(
+        lambda: model.index(model.rowCount() - 1, 0).data(MessageModel.EditedRole),
+        timeout=WAIT_MS,
+    )
+    qtbot.wait(80)
+    assert _last_rect(window).height() > before
+    assert _last_whole(window) and view.at_bottom()
+
+
+# --- items 9 and 10: focus among 300 conversations, a stale error banner ----------------------
+
+
+def test_focus_among_300_and_the_error_banner_goes(qtbot, qloop, open_window, shop) -> None:
+    window = open_shop(qtbot, open_window, shop)
+    editor, lister = window.pane.composer.editor, window.list_view
+    # Item 10: by a click, far down the first page of the list.
+    index = window.proxy.index(window.proxy.rowCount() - 5, 0)
+    lister.scrollTo(index)
+    lister.setFocus()
+    qtbot.mouseClick(
+        lister.viewport(), Qt.MouseButton.LeftButton, pos=lister.visualRect(index).center()
+    )
+    qtbot.waitUntil(lambda: window.messages.partner >= 0, timeout=WAIT_MS)
+    assert window.focusWidget() is editor
+    # By the keyboard: Down then Enter in the list.
+    lister.setFocus()
+    qtbot.keyClick(lister, Qt.Key.Key_Down)
+    assert window.focusWidget() is lister  # browsing does not steal the focus
+    opened = window.messages.partner
+    qtbot.keyClick(lister, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.messages.partner != opened, timeout=WAIT_MS)
+    assert window.focusWidget() is editor
+    # By "next unread" (2,300 unread across the 301).
+    seen = {window.messages.partner, opened}
+    lister.setFocus()
+    window.next_unread_action.trigger()
+    qtbot.waitUntil(lambda: window.messages.partner not in seen, timeout=WAIT_MS)
+    assert window.focusWidget() is editor
+    # Item 9: the customer of the 4,000 messages, banned, then not.
+    assert ask(shop, f"/ban {shop.big_client}").code == 200
+    customer = open_window(shop.client_key, "client", on=shop.server)
+    open_conversation(qtbot, customer, shop.pro_id)
+    assert customer.messages.rowCount() >= PAGE
+    composer = customer.pane.composer
+    composer.set_text("Pourquoi ?")
+    composer.submit()
+    qtbot.waitUntil(lambda: "Vous ne pouvez pas écrire" in customer.notice.text, timeout=WAIT_MS)
+    assert customer.notice.isVisible()
+    assert ask(shop, f"/deban {shop.big_client}").code == 200
+    composer.submit()
+    qtbot.waitUntil(lambda: composer.text() == "", timeout=WAIT_MS)
+    assert not customer.notice.isVisible()
+    assert ask(shop, f"/apercu {shop.big_client}").body["messages"][-1]["text"] == "Pourquoi ?"
 
 
 # --- the figures of the closing note --------------------------------------------------------
