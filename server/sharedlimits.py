@@ -9,8 +9,8 @@ previous weighted by how much of it the sliding window still covers::
     estimate = previous * (window - elapsed) / window + current
 
 A request is allowed when ``estimate + 1 <= limit``. Memory per identity is
-four small keys whatever the limits (the in-process log keeps up to
-``limit`` timestamps). ``retry_after`` is the exact time until the estimate
+four small keys whatever the limits (the in-process limiter, a ring of 61
+buckets per window). ``retry_after`` is the exact time until the estimate
 lets one more request through, given that refused requests do not count:
 within this bucket while the previous one's weight decays, or in the next
 bucket (where the current count becomes the previous one).

@@ -235,7 +235,8 @@ def test_parallel_connections_get_no_more_guesses_than_the_limit(fresh_server) -
     evaluated = codes.count(401)
     assert evaluated <= limit, f"{evaluated} keys tried in 3 s against {limit} a minute"
     assert codes.count(429) > 0 and set(codes) <= {401, 429}
-    assert all(1 <= wait <= 60 for wait in retry_after)
+    # A minute, plus at most one 1 s bucket (the bucketed window, server/limits.py).
+    assert all(1 <= wait <= 61 for wait in retry_after)
     # A good key from that address is not tried either; the sessions stay as they were.
     assert expect(lines[0].ask(f"/connexion {users[1]['api_key']}"), 429)["retry_after"] >= 1
     assert lines[0].ask("/liste").code == 204
