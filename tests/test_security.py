@@ -218,8 +218,14 @@ def test_parallel_connections_get_no_more_guesses_than_the_limit(fresh_server) -
     codes: list[int] = []
     retry_after: list[int] = []
 
-    def guess(line: SourceLine, user: dict) -> None:
-        line.login(user["api_key"])  # logged in: the throttle is per address all the same
+    # All logged in before the first guess (a login after the limit is refused
+    # too): the throttle is per address all the same, whoever is logged in.
+    for line, user in zip(lines, users, strict=True):
+        line.login(user["api_key"])
+    start = threading.Barrier(len(lines))
+
+    def guess(line: SourceLine) -> None:
+        start.wait()
         stop = time.monotonic() + 3
         while time.monotonic() < stop:
             reply = line.ask(f"/connexion {secrets.token_urlsafe(32)}")
@@ -227,7 +233,7 @@ def test_parallel_connections_get_no_more_guesses_than_the_limit(fresh_server) -
             if reply.code == 429:
                 retry_after.append(reply.body["retry_after"])
 
-    threads = [threading.Thread(target=guess, args=pair) for pair in zip(lines, users, strict=True)]
+    threads = [threading.Thread(target=guess, args=(line,)) for line in lines]
     for thread in threads:
         thread.start()
     for thread in threads:
