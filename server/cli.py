@@ -30,6 +30,7 @@ from . import operations, security, tls
 from .cluster import server_secret
 from .config import CONFIG_ENV, ConfigError, Settings, find_config, load_settings
 from .storage import queries
+from .storage.commit import locks_users
 from .storage.db import Database
 from .storage.models import utc_now
 
@@ -228,9 +229,7 @@ def _print_json(data: dict[str, Any]) -> None:
 def _create_user(database: Database, secret: bytes, role: str, name: str) -> dict[str, Any]:
     key = security.new_api_key()
     user_id = database.run_sync(
-        lambda c: queries.create_user(
-            c, role=role, name=name, key_digest=security.digest_key(secret, key)
-        )
+        queries.create_user, role=role, name=name, key_digest=security.digest_key(secret, key)
     )
     return {"id": user_id, "role": role, "name": name, "api_key": key}
 
@@ -243,7 +242,7 @@ def _user_add(config_path: Path, settings: Settings, args: argparse.Namespace) -
 
 def _user_list(config_path: Path, settings: Settings, args: argparse.Namespace) -> int:
     with _database(settings) as (database, _):
-        for row in database.run_sync(queries.list_users, include_removed=args.all):
+        for row in database.read_sync(queries.list_users, include_removed=args.all):
             _print_json(
                 {
                     "id": row.id,
@@ -345,12 +344,15 @@ DEMO_CONVERSATIONS = (
 
 def _demo(config_path: Path, settings: Settings, args: argparse.Namespace) -> int:
     with _database(settings) as (database, secret):
-        if database.run_sync(queries.list_users) and not args.force:
+        if database.read_sync(queries.list_users) and not args.force:
             raise CliError("the database already has users (use --force to add demo data anyway)")
         pros = [_create_user(database, secret, "pro", name) for name in DEMO_PROS]
         clients = [_create_user(database, secret, "client", name) for name in DEMO_CLIENTS]
         start = utc_now() - timedelta(hours=6)
 
+        users = [user["id"] for user in pros + clients]
+
+        @locks_users(lambda *_: users)
         def fill(connection: Any) -> None:
             moment = start
             for client_index, pro_index, lines in DEMO_CONVERSATIONS:

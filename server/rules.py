@@ -72,7 +72,7 @@ def check_text(escaped: str, *, limit: int) -> str:
 # --- messages ------------------------------------------------------------------------
 
 
-@locks_users(lambda *, sender_id, recipient_id, **_: (sender_id, recipient_id))
+@locks_users(lambda _connection, *, sender_id, recipient_id, **_: (sender_id, recipient_id))
 def send_message(
     connection: Connection,
     *,
@@ -125,6 +125,7 @@ def send_message(
     )
 
 
+@locks_users(lambda connection, *, message_id, **_: queries.message_parties(connection, message_id))
 def edit_message(
     connection: Connection,
     *,
@@ -148,6 +149,7 @@ def edit_message(
     return queries.message_json(row._replace(text=text, modified_at=now))
 
 
+@locks_users(lambda connection, *, message_id, **_: queries.message_parties(connection, message_id))
 def delete_message(
     connection: Connection, *, deleter_id: int, is_admin: bool, message_id: int, now: datetime
 ) -> dict[str, Any]:
@@ -239,6 +241,7 @@ class ReadUpTo(NamedTuple):
     total_unread: int  # and in all (``/liste``'s total)
 
 
+@locks_users(lambda _connection, *, reader_id, **_: (reader_id,))
 def mark_read_up_to(
     connection: Connection,
     *,
@@ -284,6 +287,9 @@ def _require_client(connection: Connection, client_id: int, issuer_id: int) -> N
         raise NotFound(f"no client {client_id}")
 
 
+# A sanction's rows are the client's: two issuers' sanctions on one client, or
+# a check-then-insert racing with its twin on another instance, take turns.
+@locks_users(lambda _connection, *, client_id, **_: (client_id,))
 def impose_sanction(
     connection: Connection,
     *,
@@ -306,6 +312,7 @@ def impose_sanction(
     )
 
 
+@locks_users(lambda _connection, *, client_id, **_: (client_id,))
 def lift_sanction(
     connection: Connection,
     *,

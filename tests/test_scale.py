@@ -14,11 +14,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from protocol.errors import TchatatorError
+from server import rules
+from server.storage import queries
 from server.storage.commit import Committer, locks_users, make_engine
+from server.storage.db import migrate
+from server.storage.models import utc_now
 
 from .support import (
     ADMIN_KEY,
@@ -540,22 +546,18 @@ def _wait_for(condition, timeout: float) -> None:
 # --- 6. writes in parallel ----------------------------------------------------------------------
 
 
-@locks_users(lambda first, second, _pause: (first, second))
+@locks_users(lambda _connection, first, second, _pause: (first, second))
 def _job_of_two_users(connection, first: int, second: int, pause: float) -> float:
     """A write job of users ``first`` and ``second`` that holds its transaction ``pause`` s."""
     connection.exec_driver_sql(f"SELECT pg_sleep({pause})")
     return time.monotonic()
 
 
-def _undeclared_job(connection) -> float:
-    return time.monotonic()
-
-
 def test_writers_wait_for_each_other_only_on_shared_users(database_url: str) -> None:
     """Two committers (two instances' writer threads) on one database: a batch
     of other users commits while the first holds its transaction; one sharing a
-    user, or one that did not declare its users, waits for it; batches naming
-    the same users in opposite orders do not deadlock."""
+    user waits for it; batches naming the same users in opposite orders do not
+    deadlock."""
     engines = [make_engine(database_url, pool_size=1) for _ in range(2)]
     first, second = (Committer(engine, is_sqlite=False) for engine in engines)
     try:
@@ -576,13 +578,6 @@ def test_writers_wait_for_each_other_only_on_shared_users(database_url: str) -> 
         assert ok and shared_user >= holding["start"] + 1.4  # waited for user 2
         holder.join()
 
-        holder = threading.Thread(target=hold)
-        holder.start()
-        time.sleep(0.4)
-        [(ok, undeclared)] = second.run([(_undeclared_job, (), {}, False)])
-        assert ok and undeclared >= holding["start"] + 1.4  # the writers' lock alone
-        holder.join()
-
         # Opposite orders inside two batches running at once: no deadlock.
         outcomes: list[list] = []
 
@@ -599,10 +594,96 @@ def test_writers_wait_for_each_other_only_on_shared_users(database_url: str) -> 
         for thread in threads:
             thread.join(10)
         assert [ok for batch in outcomes for ok, _ in batch] == [True] * 4
-        assert first.commits + second.commits == 7  # no batch was retried job by job
+        assert first.commits + second.commits == 5  # no batch was retried job by job
     finally:
         first.close()
         second.close()
+        for engine in engines:
+            engine.dispose()
+
+
+def test_edits_deletions_and_sanctions_wait_only_for_their_own_users(
+    database_url: str,
+) -> None:
+    """The server's other write jobs (``/modifie``, ``/supprime``, ``/lu``,
+    ``/bloque``, ``/debloque``, the CLI's user changes) wait for another
+    instance's transaction on their own users, and commit while it holds one on
+    other users: no job takes a lock that every writer takes."""
+    engines = [make_engine(database_url, pool_size=1) for _ in range(2)]
+    migrate(engines[0])
+    now = utc_now()
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
+    with engines[0].begin() as connection:
+        pro, client, busy = (
+            queries.create_user(connection, role=role, name=f"{role} {tag}", key_digest=f"{n}{tag}")
+            for n, role in enumerate(("pro", "client", "pro"))
+        )
+        sent = [
+            queries.insert_message(
+                connection,
+                sender=client,
+                recipient=pro,
+                client_id=client,
+                pro_id=pro,
+                text="m",
+                sent_at=now,
+            )
+            for _ in range(2)
+        ]
+    holder_side, other_side = (Committer(engine, is_sqlite=False) for engine in engines)
+    block = {"issuer_id": pro, "client_id": client, "kind": "block", "now": now}
+    jobs = [
+        (
+            rules.edit_message,
+            {"editor_id": client, "message_id": sent[0], "escaped": "e", "limit": 99, "now": now},
+        ),
+        (
+            rules.mark_read_up_to,
+            {
+                "reader_id": pro,
+                "reader_role": "pro",
+                "other_id": client,
+                "up_to": sent[0],
+                "now": now,
+            },
+        ),
+        (rules.impose_sanction, {**block, "until": now + timedelta(hours=1)}),
+        (rules.lift_sanction, {**block, "is_admin": False}),
+        (
+            rules.delete_message,
+            {"deleter_id": client, "is_admin": False, "message_id": sent[1], "now": now},
+        ),
+        (queries.rename_user, {"user_id": client, "name": f"renamed {tag}"}),
+    ]
+    try:
+        for function, keywords in jobs:
+            # First while its own users are held (it waits, then succeeds), then
+            # while others are (it commits at once; a second /bloque is a 409, a
+            # second /supprime a 404: answered after taking the same locks).
+            for held_users, must_wait in (((pro, client), True), ((busy, 2**31 - 1), False)):
+                held: dict[str, float] = {}
+
+                def hold(users=held_users, held=held) -> None:
+                    held["start"] = time.monotonic()
+                    holder_side.run([(_job_of_two_users, (*users, 1.0), {}, False)])
+                    held["end"] = time.monotonic()
+
+                holder = threading.Thread(target=hold)
+                holder.start()
+                time.sleep(0.3)  # the holder has its locks
+                [(ok, outcome)] = other_side.run([(function, (), keywords, False)])
+                answered = time.monotonic()
+                holder.join()
+                name = function.__name__
+                if must_wait:
+                    assert ok, (name, outcome)
+                    assert answered >= held["end"] - 0.05, name  # waited for its users
+                else:
+                    assert ok or isinstance(outcome, TchatatorError), (name, outcome)
+                    assert answered < held["end"] - 0.3, name  # committed meanwhile
+    finally:
+        holder_side.close()
+        other_side.close()
         for engine in engines:
             engine.dispose()
 

@@ -27,14 +27,19 @@ from sqlalchemy.engine import Connection, Engine
 from protocol.errors import ServiceUnavailable, TchatatorError
 
 __all__ = [
+    "HOUSEKEEPING_LOCKS",
     "READER_THREADS",
+    "USER_LOCKS",
     "Committer",
+    "LockKey",
     "Outcome",
     "WriteItem",
+    "declares_locks",
     "locks_users",
     "make_engine",
     "pause_after_failures",
     "take_writers_turn",
+    "write_locks",
 ]
 
 log = logging.getLogger("tchatator.storage")
@@ -44,13 +49,17 @@ READER_THREADS = 4
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_CACHE_KIB = 32 * 1024
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024
-# pg_advisory_xact_lock key of the write transactions of every server ("tcht")
-WRITERS_LOCK = 0x74636874
-# First key of the two-key advisory locks on one user's rows ("tchu").
+# Namespaces (first key) of the two-key advisory locks of write transactions:
+# one user's rows ("tchu"); the server's own housekeeping ("tchk").
 USER_LOCKS = 0x74636875
+HOUSEKEEPING_LOCKS = 0x7463686B
 
-# Jobs that declared which users' rows they write (``locks_users``).
-_USERS_OF_JOB: dict[Callable[..., Any], Callable[..., Iterable[int]]] = {}
+# A PostgreSQL advisory lock: (namespace, id), the two int4 keys of
+# pg_advisory_xact_lock. Transactions take theirs in ascending order.
+LockKey = tuple[int, int]
+
+# Jobs that declared which lock keys they write (``write_locks``).
+_KEYS_OF_JOB: dict[Callable[..., Any], Callable[..., Iterable[LockKey]]] = {}
 
 
 def make_engine(url: str, *, pool_size: int = READER_THREADS, writer: bool = False) -> Engine:
@@ -220,63 +229,87 @@ def pause_after_failures(failures: int) -> None:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def locks_users(users: Callable[..., Iterable[int]]) -> Callable[[F], F]:
-    """Declare a write job whose rows all belong to the users that ``users``
-    (called with the job's arguments) names: its conversations, its messages,
-    those users' counters. Batches of declared jobs commit in parallel with
-    each other on PostgreSQL unless they share a user (``take_writers_turn``).
+def write_locks(keys: Callable[..., Iterable[LockKey]]) -> Callable[[F], F]:
+    """Declare what a write job writes, as advisory lock keys.
+
+    ``keys(connection, *arguments, **keywords)`` is called before the batch's
+    transaction touches any row (so it may only read what never changes, such
+    as a message's sender and recipient) and names every key whose rows the job
+    may write. Batches lock their keys in one order before running any job
+    (``take_writers_turn``), so two batches on PostgreSQL run at the same time
+    unless they share a key, and never deadlock. On SQLite ``keys`` is never
+    called: BEGIN IMMEDIATE already makes writers take turns.
     """
 
     def register(function: F) -> F:
-        _USERS_OF_JOB[function] = users
+        _KEYS_OF_JOB[function] = keys
         return function
 
     return register
 
 
-def users_to_lock(items: Iterable[WriteItem]) -> list[int] | None:
-    """The users a batch writes, in lock order; None if a job did not declare them."""
-    users: set[int] = set()
+def locks_users(users: Callable[..., Iterable[int]]) -> Callable[[F], F]:
+    """``write_locks`` for a job whose rows all belong to the users that
+    ``users(connection, *arguments, **keywords)`` names: their conversations and
+    messages (sender and recipient), their counters, the sanctions on a client."""
+
+    def keys(connection: Connection, *arguments: Any, **keywords: Any) -> Iterable[LockKey]:
+        return (
+            (USER_LOCKS, user)
+            for user in users(connection, *arguments, **keywords)
+            # An id no user can have (a request's, out of the column's range) locks nothing.
+            if 0 <= user < 2**31
+        )
+
+    return write_locks(keys)
+
+
+def declares_locks(function: Callable[..., Any]) -> bool:
+    return function in _KEYS_OF_JOB
+
+
+def keys_to_lock(connection: Connection, items: Iterable[WriteItem]) -> list[LockKey]:
+    """The keys a batch writes, in lock order. A job that declared nothing adds
+    none: PostgreSQL's row locks still keep it correct, but it may deadlock
+    with a batch touching the same rows in another order (PostgreSQL breaks
+    that after ``deadlock_timeout``, a second, and the batch is retried one job
+    at a time), so every job the server runs declares its keys (a test checks)."""
+    keys: set[LockKey] = set()
     for function, arguments, keywords, _ in items:
-        declared = _USERS_OF_JOB.get(function)
-        if declared is None:
-            return None
-        users.update(declared(*arguments, **keywords))
-    # An id no user can have (a request's, out of the column's range) locks nothing.
-    return sorted(user for user in users if 0 <= user < 2**31)
+        declared = _KEYS_OF_JOB.get(function)
+        if declared is not None:
+            keys.update(declared(connection, *arguments, **keywords))
+    return sorted(keys)
 
 
-def take_writers_turn(connection: Connection, items: Iterable[WriteItem] | None = None) -> None:
+def take_writers_turn(connection: Connection, items: Iterable[WriteItem] = ()) -> None:
     """PostgreSQL: wait until no other write transaction touches what this one will.
 
-    Released at commit or rollback. A batch of jobs that declared their users
-    (``locks_users``: ``/message``, ``/conversation`` marking messages read)
-    takes the writers' lock shared, then one lock per user, always in
-    ascending id order, so two batches wait for each other only when they
-    share a user and can never deadlock: each lock a transaction will need is
-    taken before any row is touched, in the one order every transaction uses.
-    Any other batch (edits, deletions, restrictions, the CLI) takes the
-    writers' lock alone, waiting for every other writer, as all writes did
-    before: without it, two batches updating the same users' counters and
-    conversations in opposite orders deadlocked, and PostgreSQL broke the
-    deadlock only after a second (``deadlock_timeout``).
+    The locks are released at commit or rollback. A batch takes one advisory
+    lock per key its jobs declared (``write_locks``; per user for messages,
+    read marks, edits, deletions, sanctions and the CLI's user changes), all in
+    one statement, in ascending order, before any row is touched. So two
+    batches wait for each other only when they share a key, and they can never
+    wait for each other in a cycle: each lock a transaction needs is taken
+    before any row lock, in the one order every transaction uses. Without
+    that, two batches updating the same users' counters and conversations in
+    opposite orders deadlocked, and PostgreSQL broke the deadlock only after a
+    second (``deadlock_timeout``). There is no lock that every writer takes.
 
     SQLite's BEGIN IMMEDIATE already makes writers take turns.
     """
     if connection.dialect.name == "sqlite":
         return
-    users = None if items is None else users_to_lock(items)
-    if users is None:
-        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITERS_LOCK})")
+    keys = keys_to_lock(connection, items)
+    if not keys:
         return
-    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({WRITERS_LOCK})")
-    if users:
-        # unnest returns the array in order: the locks are taken in id order.
-        listed = ",".join(str(int(user)) for user in users)
-        connection.exec_driver_sql(
-            f"SELECT count(pg_advisory_xact_lock({USER_LOCKS}, user_id))"
-            f" FROM unnest(ARRAY[{listed}]::integer[]) AS user_id"
-        )
+    # unnest of two arrays returns their rows in order: the locks are taken in key order.
+    namespaces = ",".join(str(int(namespace)) for namespace, _ in keys)
+    ids = ",".join(str(int(key)) for _, key in keys)
+    connection.exec_driver_sql(
+        f"SELECT count(pg_advisory_xact_lock(namespace, id)) FROM unnest("
+        f"ARRAY[{namespaces}]::integer[], ARRAY[{ids}]::integer[]) AS key(namespace, id)"
+    )
 
 
 def _run_job(connection: Connection, item: WriteItem) -> Outcome:

@@ -191,9 +191,10 @@ class Database:
             return result
 
     def run_sync(self, function: Callable[..., T], /, *arguments: Any, **keywords: Any) -> T:
-        """One write transaction from synchronous code (the CLI)."""
+        """One write transaction from synchronous code (the CLI), taking the
+        locks ``function`` declared (``commit.write_locks``)."""
         with self.write_engine.begin() as connection:
-            take_writers_turn(connection)
+            take_writers_turn(connection, [(function, arguments, keywords, False)])
             return function(connection, *arguments, **keywords)
 
     # --- writes -------------------------------------------------------------------

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from .commit import locks_users
+from .commit import HOUSEKEEPING_LOCKS, locks_users, write_locks
 from .fastsql import Statement, db_time, execute, first, iso_from_db, rows
 from .models import (
     BUCKET,
@@ -261,6 +261,7 @@ _SQL_COUNT_MESSAGE = Statement(
     " WHERE id = :conversation"
 )
 _SQL_MESSAGE = Statement(f"SELECT {_MESSAGE_FIELDS} FROM messages WHERE id = :id")
+_SQL_MESSAGE_PARTIES = Statement("SELECT sender_id, recipient_id FROM messages WHERE id = :id")
 _SQL_EDIT = Statement("UPDATE messages SET text = :text, modified_at = :at WHERE id = :id")
 _SQL_TOMBSTONE = Statement(
     "UPDATE messages SET text = NULL, deleted_at = :at WHERE id = :id AND deleted_at IS NULL"
@@ -364,6 +365,7 @@ def get_user_by_digest(connection: Connection, digest: str) -> UserRow | None:
     return None if row is None else UserRow._make(row)
 
 
+@write_locks(lambda *_, **__: ())  # one new row: nobody else can be writing it
 def create_user(connection: Connection, *, role: str, name: str, key_digest: str) -> int:
     result = connection.execute(
         sa.insert(users).values(role=role, name=name, key_digest=key_digest, created_at=utc_now())
@@ -380,6 +382,7 @@ def list_users(connection: Connection, *, include_removed: bool = False) -> list
     return [UserListing._make(row) for row in connection.execute(query)]
 
 
+@locks_users(lambda _connection, user_id, *_, **__: (user_id,))
 def rename_user(connection: Connection, user_id: int, name: str) -> bool:
     result = connection.execute(
         sa.update(users)
@@ -389,6 +392,7 @@ def rename_user(connection: Connection, user_id: int, name: str) -> bool:
     return result.rowcount == 1
 
 
+@locks_users(lambda _connection, user_id, *_, **__: (user_id,))
 def set_key_digest(connection: Connection, user_id: int, key_digest: str) -> bool:
     result = connection.execute(
         sa.update(users)
@@ -398,6 +402,7 @@ def set_key_digest(connection: Connection, user_id: int, key_digest: str) -> boo
     return result.rowcount == 1
 
 
+@locks_users(lambda _connection, user_id, *_, **__: (user_id,))
 def remove_user(connection: Connection, user_id: int, unusable_digest: str) -> bool:
     """Soft removal: the history stays for the other party, the key dies."""
     result = connection.execute(
@@ -482,6 +487,13 @@ def insert_message(
         {"seq": seq, "message": message_id, "conversation": conversation_id},
     )
     return message_id
+
+
+def message_parties(connection: Connection, message_id: int) -> tuple[int, ...]:
+    """(sender, recipient) of a message, () if there is none: what ``/modifie`` and
+    ``/supprime`` lock (they never change, so they may be read before the lock)."""
+    row = first(connection, _SQL_MESSAGE_PARTIES, {"id": message_id})
+    return () if row is None else (int(row[0]), int(row[1]))
 
 
 def get_message(connection: Connection, message_id: int) -> MessageRow | None:
@@ -591,7 +603,7 @@ def conversation_page(
     return total, page_rows
 
 
-@locks_users(lambda recipient, *_: (recipient,))
+@locks_users(lambda _connection, recipient, *_: (recipient,))
 def mark_read(
     connection: Connection, recipient: int, message_ids: Sequence[int], read_at: datetime
 ) -> None:
@@ -812,10 +824,20 @@ def list_restrictions(
 # --- sessions ------------------------------------------------------------------------------
 
 
+_SQL_REVOKE = Statement(
+    "INSERT INTO revoked_tokens (nonce, expires_at) VALUES (:nonce, :expires_at)"
+    " ON CONFLICT (nonce) DO NOTHING"
+)
+
+
+# No lock: the same token revoked through two instances at once is one row, inserted once.
+@write_locks(lambda *_, **__: ())
 def revoke_token(connection: Connection, nonce: str, expires_at: datetime) -> None:
-    exists = connection.execute(sa.select(revoked.c.nonce).where(revoked.c.nonce == nonce)).first()
-    if exists is None:
-        connection.execute(sa.insert(revoked).values(nonce=nonce, expires_at=expires_at))
+    execute(
+        connection,
+        _SQL_REVOKE,
+        {"nonce": nonce, "expires_at": db_time(connection, expires_at)},
+    )
 
 
 def session_state(
@@ -862,6 +884,8 @@ def is_revoked(connection: Connection, nonce: str) -> bool:
     return first(connection, _SQL_REVOKED, {"nonce": nonce}) is not None
 
 
+# Two instances' purges would delete the same rows, perhaps in different orders.
+@write_locks(lambda *_, **__: ((HOUSEKEEPING_LOCKS, 0),))
 def purge_revoked(connection: Connection, now: datetime) -> int:
     result = connection.execute(sa.delete(revoked).where(revoked.c.expires_at <= now))
     return int(result.rowcount)
@@ -870,6 +894,7 @@ def purge_revoked(connection: Connection, now: datetime) -> int:
 # --- secrets shared by the instances of one PostgreSQL database -------------------------------
 
 
+@write_locks(lambda *_, **__: ())  # INSERT ... ON CONFLICT DO NOTHING: no lock needed
 def shared_secret(connection: Connection, name: str, candidate: str) -> str:
     """The value stored under ``name``, storing ``candidate`` if there is none
     yet: whichever instance comes first sets it, the others read it."""
