@@ -79,7 +79,7 @@ IMAGE_CONTEXT ?= build/image
 image: $(STAMP)
 	rm -rf $(IMAGE_CONTEXT) && mkdir -p $(IMAGE_CONTEXT)
 	$(BIN)/python -m pip wheel --quiet -w $(IMAGE_CONTEXT)/wheels \
-	  -c packaging/constraints-server.txt '.[postgres]'
+	  -c packaging/constraints-server.txt '.[postgres,scale]'
 	cp packaging/container.toml $(IMAGE_CONTEXT)/
 	podman build --isolation chroot --format docker --build-arg BASE=$(IMAGE_BASE) \
 	  -f packaging/Containerfile -t $(IMAGE) $(IMAGE_CONTEXT)

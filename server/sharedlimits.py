@@ -18,7 +18,9 @@ bucket (where the current count becomes the previous one).
 One Lua script checks every window and counts the request only if all allow
 it, atomically, on Redis's clock (``TIME``), so instances' clocks do not
 matter. Checks are sent in bursts: those that arrive while one burst is on
-the wire go together in the next, one round trip each.
+the wire go together in the next, one script call (one command) per burst,
+so a pipelining client's checks cost Redis one round trip, not one each
+(75 → 20 µs of the instance's CPU per check, with hiredis).
 
 Redis unreachable: each instance falls back to counting on its own (the
 in-process limiter), with a log line once per ``OUTAGE_LOG_INTERVAL``, so
@@ -38,46 +40,56 @@ __all__ = ["SharedLimits", "retry_after_ms"]
 
 log = logging.getLogger("tchatator.limits")
 
-# KEYS[1]: the identity's key prefix. ARGV: window seconds and limit, pairs.
-# Counts the request in every window only if every window allows it, and
-# answers {wait in milliseconds (0: allowed and counted), the first window's
-# counter that got it (for a take-back)}.
+# KEYS: identities' key prefixes, one per request of a burst (an identity may
+# come back: they are counted in order). ARGV: window seconds and limit, pairs,
+# the same for every key. For each key, counts the request in every window
+# only if every window allows it; answers, per key, {wait in milliseconds (0:
+# allowed and counted), the first window's counter that got it (for a
+# take-back)}, flattened. One call per burst: redis-py spends ~30 µs of
+# Python on each command it packs and parses, Lua a few on each key.
 _SCRIPT = """
 local time = redis.call('TIME')
 local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
-local wait = 0
-local counters = {}
-for index = 1, #ARGV, 2 do
-  local window = tonumber(ARGV[index])
-  local limit = tonumber(ARGV[index + 1])
-  local bucket = math.floor(now / window)
-  local elapsed = now - bucket * window
-  local base = KEYS[1] .. ':' .. window .. ':'
-  local current_key = base .. bucket
-  local current = tonumber(redis.call('GET', current_key) or '0')
-  local previous = tonumber(redis.call('GET', base .. (bucket - 1)) or '0')
-  local estimate = previous * (window - elapsed) / window + current
-  if estimate + 1 > limit then
-    local this_wait
-    if current <= limit - 1 then
-      -- the previous bucket's weight must fall to limit - 1 - current
-      this_wait = window * (1 - (limit - 1 - current) / previous) - elapsed
-    else
-      -- next bucket: the current count becomes the previous one
-      this_wait = (window - elapsed) + window * math.max(0, 1 - (limit - 1) / current)
+local answers = {}
+for k = 1, #KEYS do
+  local wait = 0
+  local counters = {}
+  for index = 1, #ARGV, 2 do
+    local window = tonumber(ARGV[index])
+    local limit = tonumber(ARGV[index + 1])
+    local bucket = math.floor(now / window)
+    local elapsed = now - bucket * window
+    local base = KEYS[k] .. ':' .. window .. ':'
+    local current_key = base .. bucket
+    local current = tonumber(redis.call('GET', current_key) or '0')
+    local previous = tonumber(redis.call('GET', base .. (bucket - 1)) or '0')
+    local estimate = previous * (window - elapsed) / window + current
+    if estimate + 1 > limit then
+      local this_wait
+      if current <= limit - 1 then
+        -- the previous bucket's weight must fall to limit - 1 - current
+        this_wait = window * (1 - (limit - 1 - current) / previous) - elapsed
+      else
+        -- next bucket: the current count becomes the previous one
+        this_wait = (window - elapsed) + window * math.max(0, 1 - (limit - 1) / current)
+      end
+      if this_wait > wait then wait = this_wait end
     end
-    if this_wait > wait then wait = this_wait end
+    counters[#counters + 1] = {current_key, window}
   end
-  counters[#counters + 1] = {current_key, window}
+  if wait > 0 then
+    answers[#answers + 1] = math.max(1, math.ceil(wait * 1000))
+    answers[#answers + 1] = ''
+  else
+    for _, counter in ipairs(counters) do
+      redis.call('INCR', counter[1])
+      redis.call('PEXPIRE', counter[1], math.floor(counter[2] * 2000) + 1000)
+    end
+    answers[#answers + 1] = 0
+    answers[#answers + 1] = counters[1][1]
+  end
 end
-if wait > 0 then
-  return {math.max(1, math.ceil(wait * 1000)), ''}
-end
-for _, counter in ipairs(counters) do
-  redis.call('INCR', counter[1])
-  redis.call('PEXPIRE', counter[1], math.floor(counter[2] * 2000) + 1000)
-end
-return {0, counters[1][1]}
+return answers
 """
 
 # KEYS[1]: a counter the script incremented; one event taken back.
@@ -174,26 +186,33 @@ class SharedLimits:
                         if not future.done():
                             future.set_exception(error)
                     continue
-                for (_, future), answer in zip(burst, answers, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(answer, Exception):
-                        future.set_exception(answer)
-                    else:
-                        wait_ms, counter = answer
+                for (_, future), (wait_ms, counter) in zip(burst, answers, strict=True):
+                    if not future.done():
                         future.set_result((int(wait_ms), counter.decode()))
 
-    async def _evaluate(self, burst: list[tuple[tuple[Any, ...], Any]]) -> list[Any]:
+    async def _evaluate(self, burst: list[tuple[tuple[Any, ...], Any]]) -> list[tuple[int, bytes]]:
+        """(wait, counter) for each check of the burst, in order: one script call
+        per set of limits (requests, logins), all in one round trip."""
         from redis.exceptions import NoScriptError
 
-        answers: list[Any] = []
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for position, ((_, *windows), _future) in enumerate(burst):
+            groups.setdefault(tuple(windows), []).append(position)
         for _ in range(2):
             pipe = self.redis.pipeline(transaction=False)
-            for (redis_key, *arguments), _future in burst:
-                pipe.evalsha(self._script.sha, 1, redis_key, *arguments)
-            answers = await pipe.execute(raise_on_error=False)
-            if not any(isinstance(answer, NoScriptError) for answer in answers):
+            for limits, positions in groups.items():
+                keys = [burst[position][0][0] for position in positions]
+                pipe.evalsha(self._script.sha, len(keys), *keys, *limits)
+            try:
+                replies = await pipe.execute()
                 break
-            # A new (or restarted) Redis does not know the script yet: load it, send again.
-            await self.redis.script_load(_SCRIPT)
+            except NoScriptError:
+                # A new (or restarted) Redis does not know the script yet: load it, send again.
+                await self.redis.script_load(_SCRIPT)
+        else:
+            raise RuntimeError("Redis keeps forgetting the limits script")
+        answers: list[tuple[int, bytes]] = [(0, b"")] * len(burst)
+        for positions, reply in zip(groups.values(), replies, strict=True):
+            for index, position in enumerate(positions):
+                answers[position] = (reply[2 * index], reply[2 * index + 1])
         return answers
