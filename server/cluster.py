@@ -71,8 +71,11 @@ RECONNECT_PAUSE = (0.1, 2.0)
 SYNC_WAIT = 5.0
 # Request log entries kept in Redis for /logs (the same as each instance keeps).
 LOG_KEPT = 10_000
-# Commands a burst of published events is sent in (one round trip each).
+# Outbox items (events, log bursts) sent per round trip.
 MAX_PUBLISH_BATCH = 512
+# Events per PUBLISH stop growing past this size (a subscriber's output buffer
+# at Redis holds whole messages).
+MAX_PUBLISH_BYTES = 256 * 1024
 # Redis operations of the request path give up after this long (seconds).
 REDIS_TIMEOUT = 2.0
 # A "Redis is unreachable" line at most this often (seconds).
@@ -121,6 +124,7 @@ class Cluster:
         self.app = app
         self.name = name
         self.origin = secrets.token_hex(8)  # this process, even if two share a name
+        self._origin_line = self.origin.encode() + b"\n"
         self.namespace = redis_namespace(redis_url, cluster)
         self.push_channel = (self.namespace + "push").encode()
         self.control_channel = (self.namespace + "control").encode()
@@ -189,7 +193,7 @@ class Cluster:
     def forward_push(self, user_ids: set[int], line: bytes) -> None:
         """``Broker.forward``: an event this instance delivered, for the others."""
         ids = ",".join(map(str, user_ids)).encode()
-        self._outbox.append((self.push_channel, self.origin.encode() + b" " + ids + b"\n" + line))
+        self._outbox.append((self.push_channel, ids + b"\n" + line))
         self._queued += 1
         self._flush_outbox_soon()
 
@@ -213,12 +217,26 @@ class Cluster:
                 batch = self._outbox[:MAX_PUBLISH_BATCH]
                 del self._outbox[:MAX_PUBLISH_BATCH]
                 pipe = self.redis.pipeline(transaction=False)
+                # All the burst's events in as few PUBLISH as their size allows
+                # (each command costs both ends tens of µs of Python), all its
+                # log lines in one RPUSH.
+                events: list[bytes] = []
+                size = 0
+                logs: list[bytes] = []
                 for channel, payload in batch:
-                    if channel:
-                        pipe.publish(channel, payload)
-                    else:
-                        pipe.rpush(self.logs_key, *payload.split(b"\n"))
-                        pipe.ltrim(self.logs_key, -LOG_KEPT, -1)
+                    if not channel:
+                        logs.append(payload)
+                        continue
+                    if events and size + len(payload) > MAX_PUBLISH_BYTES:
+                        pipe.publish(self.push_channel, self._origin_line + b"".join(events))
+                        events, size = [], 0
+                    events.append(payload)
+                    size += len(payload)
+                if events:
+                    pipe.publish(self.push_channel, self._origin_line + b"".join(events))
+                if logs:
+                    pipe.rpush(self.logs_key, *b"\n".join(logs).split(b"\n"))
+                    pipe.ltrim(self.logs_key, -LOG_KEPT, -1)
                 try:
                     await pipe.execute()
                 except Exception as error:  # lost: see the class docstring
@@ -272,10 +290,15 @@ class Cluster:
 
     def _received(self, channel: bytes, data: bytes) -> None:
         if channel == self.push_channel:
-            header, line = data.split(b"\n", 1)
-            origin, ids = header.split(b" ", 1)
-            if origin != self.origin.encode():
-                self.app.broker.deliver([int(user) for user in ids.split(b",")], line)
+            # "<origin>\n" then, per event, "<user ids>\n<push line>\n" (a push
+            # line is one line: its JSON escapes newlines).
+            origin, _, events = data.partition(b"\n")
+            if origin == self._origin_line[:-1]:
+                return  # ours: delivered here already
+            lines = events.split(b"\n")
+            deliver = self.app.broker.deliver
+            for ids, line in zip(lines[0:-1:2], lines[1::2], strict=True):
+                deliver([int(user) for user in ids.split(b",")], line + b"\n")
         elif channel == self.control_channel:
             request = orjson.loads(data)
             if request.get("origin") != self.origin and request.get("type") == "sync":

@@ -162,6 +162,38 @@ def test_push_crosses_instances_once(pair: tuple[ServerProcess, ServerProcess]) 
         line.close()
 
 
+def test_a_pipelined_burst_reaches_each_listener_on_the_other_instance(
+    pair: tuple[ServerProcess, ServerProcess],
+) -> None:
+    """Events that leave together (one PUBLISH carries a burst) still reach
+    each user's listeners, and only theirs, in order."""
+    first, second = pair
+    pros = [first.add_user("pro", f"Rafale {n}") for n in range(3)]
+    client = first.add_user("client", "Rafaleuse")
+    listeners = []
+    for pro in pros:
+        line = Line(second)
+        line.login(pro["api_key"])
+        assert line.ask("/push on").code == 200
+        listeners.append(line)
+    with Line(first) as sender:
+        sender.login(client["api_key"])
+        count = 30
+        sender.send("".join(f"/message {pros[n % 3]['id']} rafale {n}\n" for n in range(count)))
+        replies = [sender.reply() for _ in range(count)]
+        assert [reply.code for reply in replies] == [200] * count
+        for index, line in enumerate(listeners):
+            expected = [reply.body["id"] for reply in replies[index::3]]
+            heard = [line.push() for _ in expected]
+            assert [push.data["id"] for push in heard] == expected
+            assert [push.data["text"] for push in heard] == [
+                f"rafale {n}" for n in range(index, count, 3)
+            ]
+            assert line.silent(0.3)
+    for line in listeners:
+        line.close()
+
+
 # --- 5. one log, one configuration --------------------------------------------------------------
 
 
