@@ -124,6 +124,16 @@ def supervise(config_path: Path, settings: Settings, count: int, *, uvloop: bool
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
     workers: dict[int, _Running] = {}
+
+    def reload_all(*_: object) -> None:
+        # `systemctl reload` signals the main process, this one: SIGHUP's default
+        # action would end it (and the workers with it). Each worker reloads its file.
+        print(f"SIGHUP: asking {len(workers)} workers to reload", flush=True)
+        for running in list(workers.values()):
+            with contextlib.suppress(ProcessLookupError):
+                running.process.send_signal(signal.SIGHUP)
+
+    signal.signal(signal.SIGHUP, reload_all)
     try:
         for index in range(count):
             workers[index] = _Running(index, command(index))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -429,6 +430,25 @@ def test_workers_share_one_port_and_behave_as_one(
             _wait_for(lambda: {"w/0", "w/1"} <= instances(), timeout=10)
         workers = [line for line in server.output if line.startswith("[worker ")]
         assert {line.split("]")[0] for line in workers} == {"[worker 0", "[worker 1"}
+
+        # `systemctl reload`: SIGHUP to the supervisor reloads every worker (its
+        # default action used to end the supervisor and the workers with it).
+        assert server.process is not None
+        server.process.send_signal(signal.SIGHUP)
+        _wait_for(
+            lambda: (
+                {
+                    line.split("]")[0]
+                    for line in server.output
+                    if line.startswith("[worker ") and "SIGHUP: reloaded" in line
+                }
+                == {"[worker 0", "[worker 1"}
+            ),
+            timeout=10,
+        )
+        assert server.process.poll() is None
+        with Line(server) as line:
+            assert line.ask(f"/connexion {pro['api_key']}").code == 200
     finally:
         assert server.stop() == 0
     assert any("Stopped." in line for line in server.output if line.startswith("[worker 1]"))
