@@ -144,3 +144,41 @@ def open_conversation(qtbot: Any, window: Any, partner_id: int) -> None:
     row = window.conversations.row_of(partner_id)
     window.open_partner(window.conversations.conversation(row).partner)
     qtbot.waitUntil(lambda: not window.messages.loading, timeout=WAIT_MS)
+
+
+# --- a server that goes away and comes back (tests/desktop/test_outbox.py, test_resilience.py)
+
+BACK_MS = 15000
+
+
+def two_parties_who_talked(server: Any, pro_name: str, client_name: str) -> tuple[dict, dict]:
+    """On a server that will come back on the same port: a pro and a client
+    who wrote to them ("Bonjour")."""
+    server.rewrite_config(port=server.port)
+    pro = server.add_user("pro", pro_name)
+    client = server.add_user("client", client_name)
+    with server.connect() as line:
+        line.login(client["api_key"])
+        assert line.ask(f"/message {pro['id']} Bonjour").code == 200
+    return pro, client
+
+
+def server_goes_down(qtbot: Any, server: Any, service: Any) -> None:
+    """Stop the server; return once the app has noticed."""
+    from desktop.service import ConnectionState
+
+    server.stop()
+    qtbot.waitUntil(lambda: service.state is not ConnectionState.ONLINE, timeout=WAIT_MS)
+
+
+def server_comes_back(qtbot: Any, server: Any, service: Any) -> None:
+    """Start the server again; return once the app is online with it."""
+    from pytestqt.exceptions import TimeoutError
+
+    from desktop.service import ConnectionState
+
+    server.start()
+    try:
+        qtbot.waitUntil(lambda: service.state is ConnectionState.ONLINE, timeout=BACK_MS)
+    except TimeoutError as error:
+        raise AssertionError(f"not reconnected: {service.last_error}") from error

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from pytestqt.exceptions import TimeoutError
-
-from desktop.service import ConnectionState
-
-from .conftest import WAIT_MS, open_conversation
-
-BACK_MS = 15000
-
-
-def _back_online(qtbot, server, service) -> None:
-    server.start()
-    try:
-        qtbot.waitUntil(lambda: service.state is ConnectionState.ONLINE, timeout=BACK_MS)
-    except TimeoutError as error:
-        raise AssertionError(f"not reconnected: {service.last_error}") from error
+from .conftest import (
+    WAIT_MS,
+    open_conversation,
+    server_comes_back,
+    server_goes_down,
+    two_parties_who_talked,
+)
 
 
 def _server_texts(server, key, partner) -> list[str]:
@@ -30,17 +22,11 @@ def test_messages_written_offline_go_out_in_order_on_reconnect(
     qtbot, qloop, open_window, fresh_server
 ) -> None:
     server = fresh_server(max_messages=20)
-    server.rewrite_config(port=server.port)  # come back on the same port
-    pro = server.add_user("pro", "Mercerie")
-    client = server.add_user("client", "Inès")
-    with server.connect() as line:
-        line.login(client["api_key"])
-        assert line.ask(f"/message {pro['id']} Bonjour").code == 200
+    pro, client = two_parties_who_talked(server, "Mercerie", "Inès")
     window = open_window(pro["api_key"], "pro", on=server)
     open_conversation(qtbot, window, client["id"])
     service = window.service
-    server.stop()
-    qtbot.waitUntil(lambda: service.state is not ConnectionState.ONLINE, timeout=WAIT_MS)
+    server_goes_down(qtbot, server, service)
     composer = window.pane.composer
     pending = window.pane.pending_label
     # Offline, writing still works: the text waits, marked as pending.
@@ -54,7 +40,7 @@ def test_messages_written_offline_go_out_in_order_on_reconnect(
     assert "Je regarde en réserve." in pending.text() and "Nous l'avons en bleu." in pending.text()
     assert window.messages.rowCount() == 1  # not shown as sent
     # Back online: both go out, in the order they were written; no longer pending.
-    _back_online(qtbot, server, service)
+    server_comes_back(qtbot, server, service)
     qtbot.waitUntil(lambda: window.messages.rowCount() == 3, timeout=WAIT_MS)
     assert [m.text for m in window.messages.messages()][1:] == [
         "Je regarde en réserve.",
@@ -72,25 +58,19 @@ def test_a_refused_waiting_message_comes_back_to_the_composer(
     qtbot, qloop, open_window, fresh_server
 ) -> None:
     server = fresh_server()
-    server.rewrite_config(port=server.port)
-    pro = server.add_user("pro", "Droguerie")
-    client = server.add_user("client", "Jules")
-    with server.connect() as line:
-        line.login(client["api_key"])
-        assert line.ask(f"/message {pro['id']} Bonjour").code == 200
+    pro, client = two_parties_who_talked(server, "Droguerie", "Jules")
     customer = open_window(client["api_key"], "client", on=server)
     open_conversation(qtbot, customer, pro["id"])
     with server.connect() as line:
         line.login(pro["api_key"])
         assert line.ask(f"/ban {client['id']}").code == 200
     service = customer.service
-    server.stop()
-    qtbot.waitUntil(lambda: service.state is not ConnectionState.ONLINE, timeout=WAIT_MS)
+    server_goes_down(qtbot, server, service)
     composer = customer.pane.composer
     composer.set_text("Encore moi")
     composer.submit()
     assert composer.text() == "" and not customer.pane.pending_label.isHidden()
-    _back_online(qtbot, server, service)
+    server_comes_back(qtbot, server, service)
     # Refused (banned): out of the queue, back in the composer, the reason shown.
     qtbot.waitUntil(lambda: composer.text() == "Encore moi", timeout=WAIT_MS)
     assert customer.pane.pending_label.isHidden() and len(customer.outbox) == 0

@@ -9,7 +9,7 @@ from pytestqt.exceptions import TimeoutError
 from desktop.service import ConnectionState
 from desktop.widgets import Severity
 
-from .conftest import WAIT_MS, open_conversation
+from .conftest import WAIT_MS, open_conversation, two_parties_who_talked
 
 RETRY = re.compile(r"réessayer dans (\d+) s")
 
@@ -43,12 +43,7 @@ def test_server_restart_offline_banner_then_reconnection(
     qtbot, qloop, open_window, fresh_server, run
 ) -> None:
     server = fresh_server()
-    server.rewrite_config(port=server.port)  # come back on the same port
-    pro = server.add_user("pro", "Quincaillerie")
-    client = server.add_user("client", "Hugo")
-    with server.connect() as line:
-        line.login(client["api_key"])
-        assert line.ask(f"/message {pro['id']} Bonjour").code == 200
+    pro, client = two_parties_who_talked(server, "Quincaillerie", "Hugo")
     window = open_window(pro["api_key"], "pro", on=server)
     open_conversation(qtbot, window, client["id"])
     service = window.service
