@@ -19,14 +19,25 @@ local file. So:
 
 from __future__ import annotations
 
+import bisect
 import html
 import sys
 
-from PySide6.QtCore import QEvent, QModelIndex
-from PySide6.QtGui import QHelpEvent, Qt  # QtGui's Qt adds convertFromPlainText
+from PySide6.QtCore import QCoreApplication, QEvent, QModelIndex
+from PySide6.QtGui import (
+    QClipboard,
+    QContextMenuEvent,
+    QGuiApplication,
+    QHelpEvent,
+    QKeyEvent,
+    QKeySequence,
+    QMouseEvent,
+    Qt,  # QtGui's Qt adds convertFromPlainText
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
+    QMenu,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QToolTip,
@@ -54,17 +65,24 @@ def breakable(text: str, every: int = BREAK_EVERY) -> str:
     ``QLabel`` wraps at word boundaries only: one 400-character word (a URL)
     would make its minimum width, and so the window's, 3,000 pixels wide.
     """
+    return _with_breaks(text, every)[0]
+
+
+def _with_breaks(text: str, every: int = BREAK_EVERY) -> tuple[str, list[int]]:
+    """``breakable(text)``, and where in it the inserted breaks are (ascending)."""
     out: list[str] = []
+    breaks: list[int] = []
     run = 0
     for char in text:
         if char.isspace():
             run = 0
         elif run >= every:
+            breaks.append(len(out))
             out.append(ZERO_WIDTH_SPACE)
             run = 0
         out.append(char)
         run += not char.isspace()
-    return "".join(out)
+    return "".join(out), breaks
 
 
 class PlainLabel(QLabel):
@@ -79,6 +97,8 @@ class PlainLabel(QLabel):
     ) -> None:
         super().__init__(parent)
         self._source = ""
+        self._breaks: list[int] = []
+        self._menu: QMenu | None = None
         self._wrap_anywhere = wrap_anywhere
         self.setTextFormat(Qt.TextFormat.PlainText)
         if wrap_anywhere:
@@ -87,10 +107,61 @@ class PlainLabel(QLabel):
 
     def setText(self, text: str) -> None:  # type: ignore[override]
         self._source = text
-        super().setText(breakable(text) if self._wrap_anywhere else text)
+        shown, self._breaks = _with_breaks(text) if self._wrap_anywhere else (text, [])
+        super().setText(shown)
 
     def text(self) -> str:  # type: ignore[override]
         return self._source
+
+    # What a person copies is the text as given: the breaks inserted for wrapping
+    # are left out (a URL copied from the details dialog must still work).
+
+    def selected_source_text(self) -> str:
+        """The selection, in the text as given."""
+        start = self.selectionStart()
+        if start < 0:
+            return ""
+        end = start + len(self.selectedText())
+        return self._source[self._source_index(start) : self._source_index(end)]
+
+    def _source_index(self, shown: int) -> int:
+        return shown - bisect.bisect_left(self._breaks, shown)
+
+    def _copy(self, mode: QClipboard.Mode = QClipboard.Mode.Clipboard) -> None:
+        QGuiApplication.clipboard().setText(self.selected_source_text(), mode)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if self._breaks and self.hasSelectedText() and event.matches(QKeySequence.StandardKey.Copy):
+            self._copy()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        super().mouseReleaseEvent(event)  # X11/Wayland: the selection is copied here
+        clipboard = QGuiApplication.clipboard()
+        if self._breaks and self.hasSelectedText() and clipboard.supportsSelection():
+            self._copy(QClipboard.Mode.Selection)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        selectable = self.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByMouse
+        if not (self._breaks and selectable):
+            super().contextMenuEvent(event)
+            return
+        # QLabel's own menu, with a Copy of our own (Qt's words, Qt's translations).
+        if self._menu is not None:
+            self._menu.deleteLater()  # the previous one, closed by now
+        menu = QMenu(self)
+        copy = menu.addAction(QCoreApplication.translate("QWidgetTextControl", "&Copy"))
+        copy.setShortcut(QKeySequence(QKeySequence.StandardKey.Copy))
+        copy.setEnabled(self.hasSelectedText())
+        copy.triggered.connect(lambda: self._copy())
+        everything = menu.addAction(QCoreApplication.translate("QWidgetTextControl", "Select All"))
+        everything.triggered.connect(
+            lambda: self.setSelection(0, len(super(PlainLabel, self).text()))
+        )
+        menu.popup(event.globalPos())
+        self._menu = menu
 
 
 def plain_tooltip(text: str) -> str:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import html
 import sys
 
-from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QHelpEvent, QTextDocument
+from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtGui import QContextMenuEvent, QHelpEvent, QKeyEvent, QTextDocument
 from PySide6.QtGui import Qt as GuiQt
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QToolTip, QWidget
 
-from desktop.plain import ZERO_WIDTH_SPACE, plain_notification, plain_tooltip
+from desktop.plain import ZERO_WIDTH_SPACE, PlainLabel, plain_notification, plain_tooltip
 from desktop.widgets import Severity
 from tests.support import ADMIN_KEY
 
@@ -140,3 +140,53 @@ def test_plain_helpers() -> None:
     if sys.platform.startswith("linux"):  # notification servers read markup in the body
         escaped = plain_notification(HOSTILE)
         assert "<" not in escaped and html.unescape(escaped) == HOSTILE
+
+
+def test_copying_a_wrapped_long_word_gives_the_text_as_typed(qtbot) -> None:
+    """The details dialog wraps a long URL by inserting break opportunities;
+    what a person copies from it (Ctrl+C, the context menu, the X11 selection)
+    is the URL as it was sent, without them."""
+    url = "https://example.com/" + "a1b2c3d4" * 50
+    text = f"Voir {url} merci"
+    label = PlainLabel(text, wrap_anywhere=True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    qtbot.addWidget(label)
+    label.resize(300, 400)
+    label.show()
+    qtbot.waitExposed(label)
+    shown = QLabel.text(label)
+    assert ZERO_WIDTH_SPACE in shown and label.text() == text  # wrapped, source kept
+    clipboard = QApplication.clipboard()
+
+    label.setSelection(0, len(shown))
+    qtbot.keyClick(label, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert clipboard.text() == text
+
+    start, end = shown.index("https"), shown.index(" merci")
+    label.setSelection(start, end - start)
+    qtbot.keyClick(label, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert clipboard.text() == url
+
+    clipboard.setText("autre chose")
+    where = QPoint(5, 5)
+    QApplication.sendEvent(
+        label,
+        QContextMenuEvent(QContextMenuEvent.Reason.Mouse, where, label.mapToGlobal(where)),
+    )
+    menu = label._menu
+    assert menu is not None
+    copy = menu.actions()[0]
+    assert copy.isEnabled()
+    copy.trigger()
+    assert clipboard.text() == url
+    menu.close()
+
+    # Part of the word only: the breaks inside the selection go, none of the text.
+    middle = shown.index("a1b2", start + 30)
+    label.setSelection(middle, 40)
+    label.keyPressEvent(
+        QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    )
+    assert clipboard.text() == label.selected_source_text()
+    assert ZERO_WIDTH_SPACE not in clipboard.text() and clipboard.text() in url
+    assert len(clipboard.text()) == 40 - label.selectedText().count(ZERO_WIDTH_SPACE)
