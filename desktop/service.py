@@ -132,6 +132,7 @@ class ChatService(QObject):
     message_changed = Signal(object)  # Message
     message_deleted = Signal(int, object)  # message id, deleted_at
     messages_read = Signal(object, object)  # [ids], read_at
+    read_elsewhere = Signal(int, int)  # partner, how many of their messages this user read
     read_marked = Signal(int, object)  # partner, ReadMark (what stays unread)
     unread_total_loaded = Signal(int)
     background_failed = Signal(object)  # ServiceError of a request nobody asked for
@@ -419,6 +420,11 @@ class ChatService(QObject):
             elif push.event == "lu":
                 ids = [int(item) for item in push.data["ids"]]
                 self.messages_read.emit(ids, parse_time(push.data.get("read_at")) or _now())
+                me = self._user
+                sender = push.data.get("sender")
+                if me is not None and push.data.get("reader") == me.id and sender is not None:
+                    # Read in another of this user's sessions (another computer).
+                    self.read_elsewhere.emit(int(sender), len(ids))
             elif push.event == "deconnexion":
                 # The server ended this session (key rotated, user removed, token
                 # revoked, session_ttl passed) and closes the connection: the

@@ -237,7 +237,7 @@ async def cmd_conversation(
         server.broker.publish(
             (id, me.id),
             "lu",
-            {"ids": unread, "reader": me.id, "read_at": stamp},
+            {"ids": unread, "reader": me.id, "sender": id, "read_at": stamp},
             exclude=session.listener,
         )
     return {"page": page, "pages": pages, "total": total, "messages": messages}
@@ -312,7 +312,7 @@ async def cmd_lu(
         server.broker.publish(
             (id, me.id),
             "lu",
-            {"ids": marked.ids, "reader": me.id, "read_at": stamp},
+            {"ids": marked.ids, "reader": me.id, "sender": id, "read_at": stamp},
             exclude=session.listener,
         )
     return {

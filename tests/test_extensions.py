@@ -336,7 +336,7 @@ def test_lu_marks_read_up_to_a_message(world) -> None:
     utc(body["read_at"])
     push = world.cl.push()
     assert push.event == "lu" and push.data["ids"] == ids[:4]
-    assert push.data["reader"] == world.a["id"]
+    assert push.data["reader"] == world.a["id"] and push.data["sender"] == world.c["id"]
     assert expect(world.pa.ask("/liste"), 200)["total"] == 3
     peek = expect(world.pa.ask(f"/apercu {world.c['id']}"), 200)
     assert peek["first_unread"] == {"id": ids[4], "page": 1} and peek["unread"] == 3

@@ -154,6 +154,7 @@ class ChatWindow(ServiceWindow):
         service.message_deleted.connect(self._message_deleted)
         service.messages_read.connect(self.messages.mark_read)
         service.read_marked.connect(self._read_marked)
+        service.read_elsewhere.connect(self._read_elsewhere)
         # A refused /lu: ask again the next time something is shown.
         service.background_failed.connect(lambda _report: self._forget_read_request())
         service.unread_total_loaded.connect(self._set_unread_total)
@@ -383,6 +384,14 @@ class ChatWindow(ServiceWindow):
         self._set_unread_total(mark.total_unread)
         if partner == self.messages.partner:
             self._read_timer.start()  # more may have come into view meanwhile
+
+    def _read_elsewhere(self, partner: int, count: int) -> None:
+        """This user read ``count`` of ``partner``'s messages in another session."""
+        row = self.conversations.row_of(partner)
+        if row is not None:
+            unread = self.conversations.conversation(row).unread
+            self.conversations.set_unread(partner, unread - count)
+        self._set_unread_total(self._unread_total - count)
 
     def _set_unread_total(self, total: int) -> None:
         self._unread_total = max(0, total)

@@ -228,3 +228,33 @@ def test_the_keyboard_alone(qtbot, qloop, open_window, make_user, connect) -> No
     assert shop.pane.composer.editing is None and editor.toPlainText() == ""
     # A new message for the pro: Alt+Shift+Down finds nothing else unread.
     assert shop.next_unread_action.shortcut().toString() == "Alt+Shift+Down"
+
+
+def test_reading_on_another_computer_clears_the_badges(
+    qtbot, qloop, open_window, make_user, connect
+) -> None:
+    """The pro reads a customer's messages in another session (another
+    computer, the CLI): this window's badge for that customer and its title's
+    total fall by as many, live, without a refresh."""
+    pro = make_user("pro")
+    first, second = make_user("client"), make_user("client")
+    one = connect(first["api_key"])
+    for number in range(3):
+        assert one.ask(f"/message {pro['id']} question {number}").code == 200
+    assert connect(second["api_key"]).ask(f"/message {pro['id']} autre").code == 200
+    shop = open_window(pro["api_key"], "pro")
+    qtbot.waitUntil(lambda: shop.conversations.total_unread() == 4, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: shop.unread_total == 4, timeout=WAIT_MS)
+
+    def badge(client: dict) -> int:
+        return shop.conversations.conversation(shop.conversations.row_of(client["id"])).unread
+
+    elsewhere = connect(pro["api_key"])
+    page = elsewhere.ask(f"/apercu {first['id']}").body
+    middle = page["messages"][1]["id"]
+    assert elsewhere.ask(f"/lu {first['id']} {middle}").code == 200  # two of three
+    qtbot.waitUntil(lambda: badge(first) == 1, timeout=WAIT_MS)
+    assert shop.unread_total == 2 and shop.windowTitle().startswith("(2) ")
+    assert elsewhere.ask(f"/conversation {first['id']}").code == 200  # the rest
+    qtbot.waitUntil(lambda: badge(first) == 0, timeout=WAIT_MS)
+    assert badge(second) == 1 and shop.unread_total == 1
