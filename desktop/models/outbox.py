@@ -4,7 +4,9 @@ Typed text is never lost and never refused for want of a connection: it waits
 here, in order, shown as pending in its conversation, and goes out when the
 connection is back, oldest first, one at a time (so the server numbers them
 in the order they were written). A message the server then refuses (a ban
-in force, say) leaves the queue and goes back to its conversation's draft.
+in force, say) leaves the queue and goes back to its conversation's draft;
+so do the messages still waiting when the app closes (the draft is kept on
+disk: they are there, to send, at the next start).
 """
 
 from __future__ import annotations
@@ -76,6 +78,13 @@ class Outbox(QObject):
     def refused(self) -> PendingMessage | None:
         """The server refused the message in flight: it leaves the queue too."""
         return self.sent()
+
+    def take_all(self) -> list[PendingMessage]:
+        """Every waiting message, oldest first, out of the queue (the app is closing)."""
+        taken, self._queue, self._in_flight = self._queue, [], None
+        if taken:
+            self.changed.emit()
+        return taken
 
     def retry_later(self) -> None:
         """The connection went while a message was in flight: it stays first."""

@@ -514,6 +514,11 @@ class ChatWindow(ServiceWindow):
 
     def about_to_close(self) -> None:
         self._save_draft()
+        # Still waiting for a connection: back to their drafts, kept on disk, rather
+        # than lost with the window. (One in flight may have arrived: the history
+        # shows it at the next start, next to the draft.)
+        for pending in self.outbox.take_all():
+            self._give_back_to_draft(pending.partner, pending.text, composer=False)
 
     # --- writing ---
 
@@ -554,17 +559,22 @@ class ChatWindow(ServiceWindow):
             self.outbox.retry_later()
             return True
         self.outbox.refused()
-        key = self._draft_key(flying.partner)
-        if flying.partner == self.messages.partner and self.pane.composer.editing is None:
-            current = self.pane.composer.text()
-            self.pane.composer.set_text(f"{current}\n{flying.text}" if current else flying.text)
-        else:
-            current = self.drafts.get(key)
-            self.drafts.set(key, f"{current}\n{flying.text}" if current else flying.text)
-            self.drafts.save()
-            self.conversations.set_draft(flying.partner, self.drafts.get(key))
+        self._give_back_to_draft(flying.partner, flying.text, composer=True)
         self._flush_outbox()
         return True
+
+    def _give_back_to_draft(self, partner: int, text: str, *, composer: bool) -> None:
+        """Append ``text`` to what is being written to ``partner``: in the composer
+        if that conversation is open there (and ``composer``), else its saved draft."""
+        if composer and partner == self.messages.partner and self.pane.composer.editing is None:
+            current = self.pane.composer.text()
+            self.pane.composer.set_text(f"{current}\n{text}" if current else text)
+            return
+        key = self._draft_key(partner)
+        current = self.drafts.get(key)
+        self.drafts.set(key, f"{current}\n{text}" if current else text)
+        self.drafts.save()
+        self.conversations.set_draft(partner, self.drafts.get(key))
 
     def _edit(self, message_id: int, text: str) -> None:
         self.pane.composer.set_busy(True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from desktop.settings import DraftStore
+
 from .conftest import (
     WAIT_MS,
     open_conversation,
@@ -75,3 +77,30 @@ def test_a_refused_waiting_message_comes_back_to_the_composer(
     qtbot.waitUntil(lambda: composer.text() == "Encore moi", timeout=WAIT_MS)
     assert customer.pane.pending_label.isHidden() and len(customer.outbox) == 0
     qtbot.waitUntil(lambda: "Vous ne pouvez pas écrire" in customer.notice.text, timeout=WAIT_MS)
+
+
+def test_messages_still_waiting_at_closing_come_back_as_a_draft(
+    qtbot, qloop, open_window, fresh_server, desktop_dir
+) -> None:
+    """Closed while offline with messages waiting: they are not lost, they are
+    the conversation's draft at the next start, in the order they were written."""
+    server = fresh_server()
+    pro, client = two_parties_who_talked(server, "Bazar", "Lou")
+    window = open_window(pro["api_key"], "pro", on=server)
+    open_conversation(qtbot, window, client["id"])
+    server_goes_down(qtbot, server, window.service)
+    composer = window.pane.composer
+    for text in ("Premier envoi", "Second envoi"):
+        composer.set_text(text)
+        composer.submit()
+    assert len(window.outbox) == 2
+    window.close()
+    key = DraftStore.key(window.server_name, pro["id"], client["id"])
+    assert DraftStore(desktop_dir).get(key) == "Premier envoi\nSecond envoi"
+
+    server.start()
+    again = open_window(pro["api_key"], "pro", on=server)
+    open_conversation(qtbot, again, client["id"])
+    assert again.pane.composer.text() == "Premier envoi\nSecond envoi"
+    assert len(again.outbox) == 0
+    assert _server_texts(server, client["api_key"], pro["id"]) == ["Bonjour"]  # nothing sent
