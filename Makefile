@@ -76,10 +76,12 @@ IMAGE_BASE ?= docker.io/library/debian:bookworm-slim
 IMAGE_CONTEXT ?= build/image
 
 ## image: the server's container image (podman), from a wheelhouse built here
+# (async-timeout: redis needs it below Python 3.11.3, and bookworm's python3 is
+# 3.11.2, while the Python that builds the wheelhouse may be newer)
 image: $(STAMP)
 	rm -rf $(IMAGE_CONTEXT) && mkdir -p $(IMAGE_CONTEXT)
 	$(BIN)/python -m pip wheel --quiet -w $(IMAGE_CONTEXT)/wheels \
-	  -c packaging/constraints-server.txt '.[postgres,scale]'
+	  -c packaging/constraints-server.txt '.[postgres,scale]' 'async-timeout>=4.0.3'
 	cp packaging/container.toml $(IMAGE_CONTEXT)/
 	podman build --isolation chroot --format docker --build-arg BASE=$(IMAGE_BASE) \
 	  -f packaging/Containerfile -t $(IMAGE) $(IMAGE_CONTEXT)

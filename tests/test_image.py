@@ -82,8 +82,15 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def _mounted(image: str, binds: dict[str, Path]) -> Iterator[Path]:
-    """The image's files, with volumes bind-mounted, /dev and /proc as a runtime gives."""
-    mount = Path(_podman("image", "mount", image).stdout.strip())
+    """A container's files (the image plus a writable layer of its own, as
+    ``podman run`` gives), with volumes bind-mounted, /dev and /proc.
+
+    A container, not the image itself: two test runs at once (two checkouts)
+    mount the same image at the same place, and bound their volumes over each
+    other's; each container has a root of its own."""
+    container = f"tchatator-test-{os.getpid()}-{time.monotonic_ns()}"
+    _podman("create", "--name", container, image)
+    mount = Path(_podman("mount", container).stdout.strip())
     done: list[Path] = []
     try:
         for inside, outside in binds.items():
@@ -99,7 +106,8 @@ def _mounted(image: str, binds: dict[str, Path]) -> Iterator[Path]:
     finally:
         for target in reversed(done):
             subprocess.run(["umount", "-l", str(target)], capture_output=True)
-        subprocess.run(["podman", "image", "unmount", image], capture_output=True)
+        subprocess.run(["podman", "unmount", container], capture_output=True)
+        subprocess.run(["podman", "rm", "-f", container], capture_output=True)
 
 
 def test_image_builds_and_its_server_answers_tls(image: str, tmp_path: Path) -> None:
@@ -136,6 +144,14 @@ def test_image_builds_and_its_server_answers_tls(image: str, tmp_path: Path) -> 
             f"--userspec={UID}:{UID}",
             str(root),
         ]
+        # N instances (docs/scaling.md) need the PostgreSQL and Redis clients.
+        drivers = subprocess.run(
+            [*chroot, "/opt/tchatator/bin/python", "-c", "import psycopg, redis, hiredis"],
+            env=environment,
+            capture_output=True,
+            text=True,
+        )
+        assert drivers.returncode == 0, drivers.stderr
         server = subprocess.Popen(
             [*chroot, "tchatator-server", "serve"],
             stdout=subprocess.PIPE,
