@@ -23,6 +23,7 @@ SKIPPED = ("server/storage/migrations",)  # alembic's scripts, loaded by alembic
 MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "protocol": ("protocol",),
     "server.storage": ("protocol", "server.storage"),
+    "server.proxyheader": (),  # sans-IO, pure: nothing of the project
     "server.rules": ("protocol", "server.storage"),
     "server.session": ("protocol", "server.push", "server.security", "server.storage"),
     "server.dispatch": ("protocol", "server.session", "server.table"),

@@ -4,9 +4,11 @@
 broker, request log, keys, certificates): it is the ``table.Server`` the
 dispatcher and the handlers use. It starts the listener and stops it
 (letting requests in flight finish), reloads the settings (``/sync``), and
-decides who gets in: each socket is counted from its TCP accept (``accept``,
-then the TLS handshake by ``start_tls``), and each TLS connection is served,
-refused with one answer (too many connections), or dropped (``admit``). It
+decides who gets in: each socket is counted from its TCP accept (``accept``;
+from a trusted balancer, once its PROXY header has named the client,
+``_ProxyHeaderWait``; then the TLS handshake by ``start_tls``), and each TLS
+connection is served, refused with one answer (too many connections), or
+dropped (``admit``). It
 also sweeps the push listeners' sessions (``end_dead_listeners``: a listener
 sends no request that would re-check it). ``run_server`` runs it until
 SIGTERM or SIGINT and prints the start-up banner.
@@ -47,6 +49,7 @@ from .config import (
 )
 from .connection import ClientConnection, finish
 from .limits import RateLimiter, SlidingWindow
+from .proxyheader import ProxyHeaderError, is_trusted, parse_proxy_header, trusted_networks
 from .push import Broker
 from .requestlog import RequestLog
 from .security import TokenClaims, resolve_admin_digest
@@ -75,6 +78,8 @@ SSL_SHUTDOWN_TIMEOUT = 5.0
 # in flight and refuse (503) the rest before they are cut off.
 REFUSAL_GRACE = 2.0
 HOUSEKEEPING_INTERVAL = 3600.0
+# What the TLS handshake gets at least, whatever its PROXY header took.
+MIN_HANDSHAKE_TIMEOUT = 0.5
 
 
 def _shrink_ssl_read_buffers() -> None:
@@ -141,6 +146,9 @@ class App:
         # served or being refused): what max_connections* limit.
         self.sockets = 0
         self.sockets_per_address: Counter[str] = Counter()
+        # proxy_protocol_from: connections from these start with a PROXY header.
+        self.proxy_networks = trusted_networks(settings.proxy_protocol_from)
+        self._awaiting_header: set[_ProxyHeaderWait] = set()
         self._handshakes: set[asyncio.Task[None]] = set()
         self._refusing: set[asyncio.Task[None]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
@@ -262,6 +270,8 @@ class App:
         for background in (self._housekeeping, self._listener_sweep, *self._handshakes):
             if background is not None:
                 background.cancel()
+        for waiting in list(self._awaiting_header):
+            waiting.transport.abort()
         # Every request already read is answered: run within the grace, then
         # refused with a 503 (what is in flight still finishes); only a
         # connection still stuck after REFUSAL_GRACE (a peer that does not
@@ -315,6 +325,7 @@ class App:
                 print(f"New admin key (shown once): {generated}", flush=True)
             self.admin_digest = digest
         self.settings = new
+        self.proxy_networks = trusted_networks(new.proxy_protocol_from)  # checked by load_settings
         self.limiter.configure(new.max_requests_per_minute, new.max_requests_per_hour)
         self.failed_logins.set_limit(new.max_failed_logins_per_minute)
         return live, restart
@@ -401,9 +412,66 @@ class App:
         are let through the handshake to be told why (429); beyond that, and
         beyond ``max_connections`` by ``HARD_CONNECTION_FACTOR``, a socket is
         closed without a word.
+
+        From a balancer of ``proxy_protocol_from``, the address to count
+        under is the client's, which its PROXY header names: until the header
+        is read (``_ProxyHeaderWait``) the socket counts in ``sockets`` only.
         """
         peername = transport.get_extra_info("peername")
         peer = str(peername[0]) if peername else "?"
+        if self.proxy_networks and is_trusted(peer, self.proxy_networks):
+            if (
+                self._stopping
+                or self.sockets >= self.settings.max_connections * HARD_CONNECTION_FACTOR
+            ):
+                transport.abort()
+                return
+            self.sockets += 1
+            waiting = _ProxyHeaderWait(self, transport, peer)
+            self._awaiting_header.add(waiting)
+            transport.set_protocol(waiting)  # before the loop reads from the socket
+            return
+        self._count(transport, peer, time.monotonic(), self.settings.handshake_timeout)
+
+    def proxied(self, waiting: _ProxyHeaderWait, client: str | None, early: bytes) -> None:
+        """A trusted balancer's connection has sent its PROXY header: count it
+        under the client's address (None: a ``LOCAL`` header, e.g. a health
+        check, counts under the balancer's), then the TLS handshake, which
+        starts with ``early`` (what came with the header)."""
+        self._awaiting_header.discard(waiting)
+        self.sockets -= 1  # counted again, with its address, by _count
+        # handshake_timeout counts from the accept, the header's wait included.
+        left = self.settings.handshake_timeout - (time.monotonic() - waiting.accepted_at)
+        self._count(
+            waiting.transport,
+            client or waiting.balancer,
+            waiting.accepted_at,
+            max(left, MIN_HANDSHAKE_TIMEOUT),
+            early,
+        )
+
+    def header_refused(self, waiting: _ProxyHeaderWait, reason: str) -> None:
+        """A trusted balancer's connection without a valid PROXY header: closed,
+        and said (a balancer that sends none is misconfigured)."""
+        log.warning(
+            "closing a connection from %s (proxy_protocol_from): %s", waiting.balancer, reason
+        )
+        waiting.transport.abort()
+
+    def header_wait_over(self, waiting: _ProxyHeaderWait) -> None:
+        """A connection that was waiting for its PROXY header is closed."""
+        if waiting in self._awaiting_header:
+            self._awaiting_header.discard(waiting)
+            self.sockets -= 1
+
+    def _count(
+        self,
+        transport: asyncio.Transport,
+        peer: str,
+        accepted_at: float,
+        handshake_timeout: float,
+        early: bytes = b"",
+    ) -> None:
         settings = self.settings
         held = self.sockets_per_address[peer]
         if (
@@ -419,11 +487,19 @@ class App:
         # start_tls runs its first part here, in connection_made: the TLS layer
         # must be the socket's protocol before the loop reads from it (uvloop
         # starts reading right after connection_made, paused or not).
-        handshake = self._handshake(transport, peer, over_address_limit, time.monotonic())
+        handshake = self._handshake(
+            transport, peer, over_address_limit, accepted_at, handshake_timeout
+        )
         try:
             suspended_on = handshake.send(None)
         except StopIteration:
             return
+        if early:
+            # Bytes read with the PROXY header (the start of the ClientHello):
+            # the TLS layer's first input. start_tls has scheduled its
+            # connection_made and resume_reading; this runs after them, and
+            # before the loop reads the socket again, so the order holds.
+            asyncio.get_running_loop().call_soon(_feed, transport, early)
         task = asyncio.get_running_loop().create_task(finish(handshake, suspended_on))
         self._handshakes.add(task)  # a task nobody holds may be collected
         task.add_done_callback(self._handshakes.discard)
@@ -434,6 +510,7 @@ class App:
         peer: str,
         over_address_limit: bool,
         accepted_at: float,
+        handshake_timeout: float,
     ) -> None:
         early = _EarlyEvents()
         try:
@@ -442,7 +519,7 @@ class App:
                 early,
                 self.ssl_context,
                 server_side=True,
-                ssl_handshake_timeout=self.settings.handshake_timeout,
+                ssl_handshake_timeout=handshake_timeout,
                 ssl_shutdown_timeout=SSL_SHUTDOWN_TIMEOUT,
             )
         except BaseException as error:  # failed, timed out, or the server stops
@@ -461,6 +538,11 @@ class App:
         connection.over_address_limit = over_address_limit
         tls_transport.set_protocol(connection)
         connection.connection_made(tls_transport)
+        # The address counted (from a PROXY header: the client's, where the
+        # transport's peername is the balancer's) is the one every limit and
+        # log entry uses. Set before any request is read (hand_over, or the
+        # connection's task, which has not run yet).
+        connection.peer = connection.session.peer = peer
         early.hand_over(connection)
 
     def release(self, peer: str) -> None:
@@ -526,6 +608,77 @@ class AcceptedSocket(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.app.accept(cast(asyncio.Transport, transport))  # a stream server's transport
+
+
+class _ProxyHeaderWait(asyncio.Protocol):
+    """A trusted balancer's connection, from its accept to the end of its PROXY
+    header (``proxyheader``): the socket's protocol meanwhile, then the TLS
+    layer's (``App.proxied``). It holds at most one header's bytes, for at most
+    ``handshake_timeout`` from the accept; anything but a valid header closes
+    the connection (``App.header_refused``)."""
+
+    def __init__(self, app: App, transport: asyncio.Transport, balancer: str) -> None:
+        self.app = app
+        self.transport = transport
+        self.balancer = balancer
+        self.accepted_at = time.monotonic()
+        self.buffer = b""
+        self.done = False
+        self.timer = asyncio.get_running_loop().call_later(
+            app.settings.handshake_timeout, self._refuse, "no PROXY header in time"
+        )
+
+    def data_received(self, data: bytes) -> None:
+        if self.done:
+            return
+        self.buffer += data
+        try:
+            header = parse_proxy_header(self.buffer)
+        except ProxyHeaderError as error:
+            self._refuse(f"invalid PROXY header: {error}")
+            return
+        if header is None:
+            return  # the parser bounds what it waits for
+        self.done = True
+        self.timer.cancel()
+        client = header.source[0] if header.source is not None else None
+        self.app.proxied(self, client, self.buffer[header.length :])
+
+    def eof_received(self) -> bool:
+        self._refuse("closed before its PROXY header")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.timer.cancel()
+        if not self.done:
+            self.done = True
+            self.app.header_wait_over(self)
+
+    def _refuse(self, reason: str) -> None:
+        if not self.done:
+            self.done = True
+            self.timer.cancel()
+            self.app.header_wait_over(self)
+            self.app.header_refused(self, reason)
+
+
+def _feed(transport: asyncio.BaseTransport, data: bytes) -> None:
+    """Give ``data`` to the transport's protocol as if it had just been read
+    (the TLS layer of ``start_tls`` is a buffered protocol, in asyncio and uvloop)."""
+    if transport.is_closing():
+        return
+    protocol = transport.get_protocol()
+    if not hasattr(protocol, "get_buffer"):
+        cast(asyncio.Protocol, protocol).data_received(data)
+        return
+    buffered = cast(asyncio.BufferedProtocol, protocol)
+    view = memoryview(data)
+    while view:
+        buffer = memoryview(buffered.get_buffer(len(view)))
+        size = min(len(buffer), len(view))
+        buffer[:size] = view[:size]
+        buffered.buffer_updated(size)
+        view = view[size:]
 
 
 class _EarlyEvents(asyncio.Protocol):

@@ -29,6 +29,7 @@ from typing import Any
 
 from protocol.codec import STANDARD_LABELS, max_line_for
 
+from .proxyheader import trusted_networks
 from .tls import normalize_names
 
 __all__ = [
@@ -186,6 +187,16 @@ def server_names(key: str, value: Any) -> tuple[str, ...]:
     return tuple(name.strip() for name in value)
 
 
+def networks(key: str, value: Any) -> tuple[str, ...]:
+    """Addresses and networks ("10.0.0.7", "10.0.0.0/8", "fd00::/8"), normalized."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f'{key} must be a list of addresses or networks, such as ["10.0.0.0/8"]')
+    try:
+        return tuple(str(network) for network in trusted_networks(value))
+    except ValueError as error:
+        raise ConfigError(f"{key}: {error} (an address, or a network such as 10.0.0.0/8)") from None
+
+
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
@@ -309,7 +320,7 @@ class Settings:
         comment="seconds, after login (listeners in /push on: none)")
     handshake_timeout: int = setting(
         10, integer(1, 600), live=False, section=HOLDINGS,
-        comment="seconds for the TLS handshake")
+        comment="seconds from the accept to the end of the TLS handshake")
     # --- several instances: what they tell each other (push, /sync, /logs,
     # limits) goes through Redis; empty: one instance, nothing shared but the database ---
     redis_url: str = setting(
@@ -318,6 +329,12 @@ class Settings:
     instance_name: str = setting(
         "", instance_name, live=False, section=INSTANCES,
         comment="this instance's name in /logs and /sync (empty: host:port)")
+    # Balancers sending the PROXY protocol header (HAProxy's send-proxy-v2):
+    # connections from these must start with one, and are counted under the
+    # client's address it names; from elsewhere a header is never believed.
+    proxy_protocol_from: tuple[str, ...] = setting(
+        (), networks, live=True, section=INSTANCES,
+        comment='balancers sending the PROXY header, e.g. ["10.0.0.0/8"]; empty: none')
     # --- the [codes] table (a code left out keeps its standard label) ---
     codes: Mapping[int, str] = setting(
         {}, status_labels, live=True, section="", comment="status labels")
