@@ -484,6 +484,38 @@ class _Through:
         self.client_context = behind.client_context
 
 
+# packaging/haproxy.cfg sends the PROXY header (send-proxy-v2) from 127.0.0.1;
+# tests reach the instances directly from other loopback addresses.
+BALANCER = {"proxy_protocol_from": ["127.0.0.1"]}
+
+
+@contextlib.contextmanager
+def _haproxy(first: ServerProcess, second: ServerProcess) -> Iterator[_Through]:
+    """packaging/haproxy.cfg as shipped, in front of two instances (which share
+    their certificates); yields what ``Line`` needs to go through it."""
+    haproxy = shutil.which("haproxy") or shutil.which("/usr/sbin/haproxy")
+    if haproxy is None:
+        pytest.skip("haproxy is not installed (.ci/run installs it)")
+    port = _free_port()
+    balancer = subprocess.Popen(
+        [haproxy, "-db", "-f", str(ROOT / "packaging" / "haproxy.cfg")],
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "TCHATATOR_BIND": f"127.0.0.1:{port}",
+            "TCHATATOR_A": f"127.0.0.1:{first.port}",
+            "TCHATATOR_B": f"127.0.0.1:{second.port}",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield _Through(port, first)
+    finally:
+        balancer.terminate()
+        balancer.wait(10)
+
+
 @pytest.mark.slow
 def test_haproxy_moves_clients_to_the_survivor_of_a_kill_9(
     database_url: str, redis_url: str, tmp_path: Path
@@ -492,32 +524,21 @@ def test_haproxy_moves_clients_to_the_survivor_of_a_kill_9(
     their certificates); one is killed with SIGKILL while four clients write
     through the balancer: every acknowledged message is stored, the clients
     reconnect and go on, and new connections all land on the survivor."""
-    haproxy = shutil.which("haproxy") or shutil.which("/usr/sbin/haproxy")
-    if haproxy is None:
-        pytest.skip("haproxy is not installed (.ci/run installs it)")
-    victim = instance(tmp_path / "ha-a", database_url, redis_url, instance_name="ha-a").start()
+    victim = instance(
+        tmp_path / "ha-a", database_url, redis_url, instance_name="ha-a", **BALANCER
+    ).start()
     survivor = instance(
         tmp_path / "ha-b",
         database_url,
         redis_url,
         instance_name="ha-b",
         certs_dir=str(victim.folder / "certs"),  # the same certificates
+        **BALANCER,
     ).start()
-    port = _free_port()
-    balancer = subprocess.Popen(
-        [haproxy, "-db", "-f", str(ROOT / "packaging" / "haproxy.cfg")],
-        env={
-            "PATH": os.environ.get("PATH", ""),
-            "TCHATATOR_BIND": f"127.0.0.1:{port}",
-            "TCHATATOR_A": f"127.0.0.1:{victim.port}",
-            "TCHATATOR_B": f"127.0.0.1:{survivor.port}",
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    through = _Through(port, victim)
-    try:
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(victim.kill)
+        cleanup.callback(survivor.stop)
+        through = cleanup.enter_context(_haproxy(victim, survivor))
         pro = victim.add_user("pro", "Derrière HAProxy")
         writers = [victim.add_user("client", f"Écrivain {n}") for n in range(4)]
         _wait_for(lambda: _can_log_in(through, pro["api_key"]), timeout=15)
@@ -569,20 +590,76 @@ def test_haproxy_moves_clients_to_the_survivor_of_a_kill_9(
         for _ in range(10):
             with Line(through) as line:  # type: ignore[arg-type]
                 line.login(ADMIN_KEY)
-        with Line(_Through(survivor.port, victim)) as admin:  # type: ignore[arg-type]
+        direct = _Through(survivor.port, victim)  # not from the balancer: no header
+        with SourceLine(direct, fresh_address()) as admin:  # type: ignore[arg-type]
             admin.login(ADMIN_KEY)
             logs = admin.ask("/logs 30").body["logs"]
         assert {entry["instance"] for entry in logs[-10:]} == {"ha-b"}, logs[-10:]
-    finally:
-        balancer.terminate()
-        balancer.wait(10)
-        survivor.stop()
-        victim.kill()
 
 
-def _can_log_in(through: _Through, key: str) -> bool:
+@pytest.mark.slow
+def test_haproxy_passes_each_clients_address(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """packaging/haproxy.cfg sends the PROXY header: behind it, one address's
+    failed logins lock out that address only (on both instances), another
+    still logs in, and /logs shows the clients' addresses. Without it every
+    client was 127.0.0.1, and the guesser locked everybody out."""
+    limited = {**BALANCER, "max_failed_logins_per_minute": 3}
+    first = instance(
+        tmp_path / "pp-a", database_url, redis_url, instance_name="pp-a", **limited
+    ).start()
+    second = instance(
+        tmp_path / "pp-b",
+        database_url,
+        redis_url,
+        instance_name="pp-b",
+        certs_dir=str(first.folder / "certs"),
+        **limited,
+    ).start()
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(first.stop)
+        cleanup.callback(second.stop)
+        through = cleanup.enter_context(_haproxy(first, second))
+        pro = first.add_user("pro", "Derrière HAProxy, chacun son adresse")
+        guesser, neighbour, admin = fresh_address(), fresh_address(), fresh_address()
+        # Up once the health checks (a PROXY header too) pass.
+        _wait_for(lambda: _can_log_in(through, pro["api_key"], neighbour), timeout=15)
+        for _ in range(3):
+            with SourceLine(through, guesser) as line:  # type: ignore[arg-type]
+                assert line.ask("/connexion not-a-key").code == 401
+        for _ in range(2):  # whichever instance it lands on
+            with SourceLine(through, guesser) as line:  # type: ignore[arg-type]
+                refused = line.ask(f"/connexion {pro['api_key']}")
+                assert refused.code == 429, refused
+        for _ in range(4):
+            with SourceLine(through, neighbour) as line:  # type: ignore[arg-type]
+                assert line.ask(f"/connexion {pro['api_key']}").code == 200
+        with SourceLine(through, admin) as line:  # type: ignore[arg-type]
+            line.login(ADMIN_KEY)
+            time.sleep(0.3)  # the other instance's entries reach Redis after FLUSH_DELAY
+            logs = line.ask("/logs 100").body["logs"]
+        logins = [  # (the Redis list holds the other tests' entries too)
+            entry
+            for entry in logs
+            if entry["command"] == "/connexion" and entry["instance"] in ("pp-a", "pp-b")
+        ]
+        assert {(entry["peer"], entry["code"]) for entry in logins} == {
+            (neighbour, 200),
+            (guesser, 401),
+            (guesser, 429),
+            (admin, 200),
+        }, logins
+        assert {entry["instance"] for entry in logins} == {"pp-a", "pp-b"}, logins
+        # Every connection of HAProxy's, health checks included, had its header.
+        refused = [line for line in first.output + second.output if "proxy_protocol_from" in line]
+        assert not refused, refused
+
+
+def _can_log_in(through: _Through, key: str, source: str | None = None) -> bool:
     try:
-        with Line(through) as line:  # type: ignore[arg-type]
+        line = Line(through) if source is None else SourceLine(through, source)  # type: ignore[arg-type]
+        with line:
             return line.ask(f"/connexion {key}").code == 200
     except (OSError, ConnectionError):
         return False
