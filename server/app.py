@@ -472,6 +472,7 @@ class App:
         handshake_timeout: float,
         early: bytes = b"",
     ) -> None:
+        """Count a socket under ``peer`` and start its TLS handshake (see ``accept``)."""
         settings = self.settings
         held = self.sockets_per_address[peer]
         if (
