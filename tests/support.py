@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import selectors
 import signal
 import socket
 import ssl
@@ -235,6 +236,61 @@ class Line:
     def ask(self, line: str) -> Reply:
         self.send(line + "\n")
         return self.reply()
+
+    def exchange(self, data: bytes, count: int, timeout: float = 60.0) -> list[Reply]:
+        """Send ``data`` and read ``count`` replies at once, as a client's event
+        loop does: from this one thread, sending while the socket takes bytes,
+        reading whatever has come.
+
+        Never ``sendall`` in one thread and ``recv`` in another on one TLS
+        socket: OpenSSL's connection object is not for two threads at once
+        (CPython's ``ssl`` lets them in, the GIL released in both), and now
+        and then ``recv`` returns ``b""``, an end of stream the server never
+        sent: the same socket then goes on to deliver every reply
+        (python/cpython#77271; about one run in 70 of the flood test here).
+        """
+        sock, pending, replies = self.sock, memoryview(data), []
+        deadline = time.monotonic() + timeout
+        sock.setblocking(False)
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(sock, selectors.EVENT_READ)
+                while len(replies) < count:
+                    moved = False
+                    if pending:
+                        try:  # a retry after "want" sends the same bytes again, as TLS asks
+                            pending = pending[sock.send(pending[:65536]) :]
+                            moved = True
+                        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                            pass
+                    try:
+                        received = sock.recv(65536)
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                        received = None
+                    if received == b"":
+                        raise ConnectionError("server closed the connection")
+                    if received:
+                        moved = True
+                        self.codec.feed(received)
+                        while len(replies) < count:
+                            event = self.codec.next_event()
+                            if event is NEED_DATA:
+                                break
+                            if isinstance(event, Push):
+                                self.pushes.append(event)
+                            else:
+                                replies.append(event)  # type: ignore[arg-type]
+                    if moved:
+                        continue  # the TLS layer may hold more than the socket shows
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError(f"{len(replies)} replies of {count}")
+                    events = selectors.EVENT_READ | (selectors.EVENT_WRITE if pending else 0)
+                    selector.modify(sock, events)
+                    selector.select(remaining)
+        finally:
+            sock.settimeout(10)
+        return replies
 
     def login(self, key: str) -> Reply:
         reply = self.ask(f"/connexion {key}")
