@@ -476,6 +476,22 @@ class ClientConnection(asyncio.Protocol):
         return True
 
     async def _drain_or_give_up(self) -> None:
-        """Wait for a peer that does not read; TimeoutError after the idle timeout."""
-        async with asyncio.timeout(self.server.settings.idle_timeout_authenticated):
-            await self.drain()
+        """Wait for a peer that does not read; TimeoutError at its login deadline
+        (not logged in: ``idle_timeout`` from the accept, as when it waits for a
+        request) or after ``idle_timeout_authenticated`` (logged in)."""
+        settings = self.server.settings
+        logged_in = self.session.identity is not None
+        if logged_in:
+            limit = float(settings.idle_timeout_authenticated)
+        else:
+            limit = self.accepted_at + settings.idle_timeout - time.monotonic()
+        try:
+            async with asyncio.timeout(max(limit, 0.0)):
+                await self.drain()
+        except TimeoutError:
+            log.warning(
+                "cutting off %s: it does not read its answers (%s)",
+                self.peer,
+                f"{limit:.0f} s" if logged_in else "past its login deadline",
+            )
+            raise

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from .support import Line, closed_by_peer
+from .support import Line, SourceLine, closed_by_peer, fresh_address
 
 MAX_MESSAGE_SIZE = 200
 MAX_LINE = 4 * MAX_MESSAGE_SIZE + 1024
@@ -315,6 +315,47 @@ def test_client_that_never_reads_does_not_hurt_others(make_user, connect) -> Non
     assert time.monotonic() - started < 1.0
     stubborn.close()
     _still_serving(connect, make_user)
+
+
+def test_anonymous_peer_that_never_reads_is_cut_off_at_its_login_deadline(fresh_server) -> None:
+    """Not logged in, a peer that sends and never reads its answers is closed at
+    its login deadline (``idle_timeout`` from the accept), as one that sends
+    nothing is: it was held ``idle_timeout_authenticated`` (3600 s by default),
+    the server waiting for it to read."""
+    server = fresh_server(
+        idle_timeout=2,
+        idle_timeout_authenticated=600,
+        max_connections_per_address=1,
+        max_requests_per_minute=10_000_000,
+        max_requests_per_hour=100_000_000,
+    )
+    address = fresh_address()
+    stubborn = SourceLine(server, address)
+
+    def flood() -> None:
+        try:
+            stubborn.sock.sendall(b"/liste -h\n" * 200_000)  # ~2 MB, blocks when full
+        except OSError:
+            pass
+
+    threading.Thread(target=flood, daemon=True).start()
+    started = time.monotonic()
+    # The address has one connection: another one is served once the server
+    # has closed the stubborn one (429 until then).
+    while True:
+        time.sleep(0.5)
+        with SourceLine(server, address) as probe:
+            reply = probe.ask("/liste")
+        if reply.code == 401:
+            break
+        assert reply.code == 429, reply
+        assert time.monotonic() - started < 20, "still held 20 s after a 2 s login deadline"
+    assert time.monotonic() - started >= 1.5
+    stubborn.close()
+    deadline = time.monotonic() + 5  # the server's output is copied a moment later
+    while not any("it does not read its answers" in line for line in server.output):
+        assert time.monotonic() < deadline, server.output[-5:]
+        time.sleep(0.1)
 
 
 def test_many_connections_at_once(server, make_user, connect) -> None:
