@@ -23,7 +23,7 @@ import bisect
 import html
 import sys
 
-from PySide6.QtCore import QCoreApplication, QEvent, QModelIndex
+from PySide6.QtCore import QEvent, QModelIndex
 from PySide6.QtGui import (
     QClipboard,
     QContextMenuEvent,
@@ -148,18 +148,17 @@ class PlainLabel(QLabel):
         if not (self._breaks and selectable):
             super().contextMenuEvent(event)
             return
-        # QLabel's own menu, with a Copy of our own (Qt's words, Qt's translations).
+        # QLabel's own menu (Copy, Select All), with a Copy of our own.
         if self._menu is not None:
             self._menu.deleteLater()  # the previous one, closed by now
         menu = QMenu(self)
-        copy = menu.addAction(QCoreApplication.translate("QWidgetTextControl", "&Copy"))
+        copy = menu.addAction(self.tr("&Copy"))
         copy.setShortcut(QKeySequence(QKeySequence.StandardKey.Copy))
         copy.setEnabled(self.hasSelectedText())
         copy.triggered.connect(lambda: self._copy())
-        everything = menu.addAction(QCoreApplication.translate("QWidgetTextControl", "Select All"))
-        everything.triggered.connect(
-            lambda: self.setSelection(0, len(super(PlainLabel, self).text()))
-        )
+        everything = menu.addAction(self.tr("Select All"))
+        shown = len(self._source) + len(self._breaks)
+        everything.triggered.connect(lambda: self.setSelection(0, shown))
         menu.popup(event.globalPos())
         self._menu = menu
 

@@ -190,253 +190,253 @@
 <context>
     <name>ChatWindow</name>
     <message>
-        <location filename="../widgets/chat.py" line="245"/>
+        <location filename="../widgets/chat.py" line="246"/>
         <source>Search a conversation</source>
         <translation>Rechercher une conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="174"/>
+        <location filename="../widgets/chat.py" line="175"/>
         <source>&amp;File</source>
         <translation>&amp;Fichier</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="175"/>
+        <location filename="../widgets/chat.py" line="176"/>
         <source>&amp;Refresh</source>
         <translation>&amp;Actualiser</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="179"/>
+        <location filename="../widgets/chat.py" line="180"/>
         <source>&amp;Conversation</source>
         <translation>&amp;Conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="180"/>
+        <location filename="../widgets/chat.py" line="181"/>
         <source>&amp;New conversation…</source>
         <translation>&amp;Nouvelle conversation…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="186"/>
+        <location filename="../widgets/chat.py" line="187"/>
         <source>&amp;Search a conversation</source>
         <translation>&amp;Rechercher une conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="190"/>
+        <location filename="../widgets/chat.py" line="191"/>
         <source>&amp;Find in the conversation</source>
         <translation>&amp;Chercher dans la conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="194"/>
+        <location filename="../widgets/chat.py" line="195"/>
         <source>Next &amp;unread conversation</source>
         <translation>Conversation non l&amp;ue suivante</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="198"/>
+        <location filename="../widgets/chat.py" line="199"/>
         <source>Jump to the &amp;latest message</source>
         <translation>Aller au &amp;dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="202"/>
+        <location filename="../widgets/chat.py" line="203"/>
         <source>&amp;Write a message</source>
         <translation>É&amp;crire un message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="214"/>
+        <location filename="../widgets/chat.py" line="215"/>
         <source>&amp;Moderation</source>
         <translation>&amp;Modération</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="216"/>
+        <location filename="../widgets/chat.py" line="217"/>
         <source>&amp;Block this customer…</source>
         <translation>&amp;Bloquer ce client…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="219"/>
+        <location filename="../widgets/chat.py" line="220"/>
         <source>Un&amp;block this customer</source>
         <translation>&amp;Débloquer ce client</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="222"/>
+        <location filename="../widgets/chat.py" line="223"/>
         <source>B&amp;an this customer…</source>
         <translation>Ba&amp;nnir ce client…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="225"/>
+        <location filename="../widgets/chat.py" line="226"/>
         <source>&amp;Lift the ban</source>
         <translation>&amp;Lever le ban</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="234"/>
+        <location filename="../widgets/chat.py" line="235"/>
         <source>&amp;Blocks and bans…</source>
         <translation>Blocages et &amp;bans…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="243"/>
+        <location filename="../widgets/chat.py" line="244"/>
         <source>Send the message</source>
         <translation>Envoyer le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="244"/>
+        <location filename="../widgets/chat.py" line="245"/>
         <source>New line in the message</source>
         <translation>Nouvelle ligne dans le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="246"/>
+        <location filename="../widgets/chat.py" line="247"/>
         <source>Find in the conversation</source>
         <translation>Chercher dans la conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="247"/>
+        <location filename="../widgets/chat.py" line="248"/>
         <source>Next unread conversation</source>
         <translation>Conversation non lue suivante</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="248"/>
+        <location filename="../widgets/chat.py" line="249"/>
         <source>Jump to the latest message</source>
         <translation>Aller au dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="249"/>
+        <location filename="../widgets/chat.py" line="250"/>
         <source>Write a message</source>
         <translation>Écrire un message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="250"/>
+        <location filename="../widgets/chat.py" line="251"/>
         <source>Edit the selected message</source>
         <translation>Modifier le message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="251"/>
+        <location filename="../widgets/chat.py" line="252"/>
         <source>Delete the selected message</source>
         <translation>Supprimer le message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="252"/>
+        <location filename="../widgets/chat.py" line="253"/>
         <source>Details of the selected message</source>
         <translation>Détails du message choisi</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="255"/>
+        <location filename="../widgets/chat.py" line="256"/>
         <source>Edit my last message</source>
         <translation>Modifier mon dernier message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="257"/>
+        <location filename="../widgets/chat.py" line="258"/>
         <source>Cancel editing</source>
         <translation>Annuler la modification</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="260"/>
+        <location filename="../widgets/chat.py" line="261"/>
         <source>New conversation</source>
         <translation>Nouvelle conversation</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="262"/>
+        <location filename="../widgets/chat.py" line="263"/>
         <source>Blocks and bans</source>
         <translation>Blocages et bannissements</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="350"/>
+        <location filename="../widgets/chat.py" line="351"/>
         <source>%1 Trying again in %2 s.</source>
         <translation>%1 Nouvel essai dans %2 s.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="359"/>
-        <location filename="../widgets/chat.py" line="431"/>
+        <location filename="../widgets/chat.py" line="360"/>
+        <location filename="../widgets/chat.py" line="440"/>
         <source>Loading…</source>
         <translation>Chargement…</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="454"/>
+        <location filename="../widgets/chat.py" line="463"/>
         <source>No unread conversation.</source>
         <translation>Aucune conversation non lue.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="254"/>
+        <location filename="../widgets/chat.py" line="255"/>
         <source>%1 (empty message)</source>
         <translation>%1 (message vide)</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="582"/>
+        <location filename="../widgets/chat.py" line="601"/>
         <source>Delete the message</source>
         <translation>Supprimer le message</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="583"/>
+        <location filename="../widgets/chat.py" line="602"/>
         <source>Delete this message? Its text is erased for both of you.</source>
         <translation>Supprimer ce message ? Son texte sera effacé pour vous deux.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="584"/>
+        <location filename="../widgets/chat.py" line="603"/>
         <source>&amp;Delete</source>
         <translation>&amp;Supprimer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="648"/>
+        <location filename="../widgets/chat.py" line="667"/>
         <source>someone</source>
         <translation>quelqu&apos;un</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="651"/>
+        <location filename="../widgets/chat.py" line="670"/>
         <source>New message from %1</source>
         <translation>Nouveau message de %1</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="691"/>
+        <location filename="../widgets/chat.py" line="710"/>
         <source>Block</source>
         <translation>Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="692"/>
+        <location filename="../widgets/chat.py" line="711"/>
         <source>Block %1? They cannot write to you for %2 h.</source>
         <translation>Bloquer %1 ? Ce client ne pourra plus vous écrire pendant %2 h.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="695"/>
+        <location filename="../widgets/chat.py" line="714"/>
         <source>&amp;Block</source>
         <translation>&amp;Bloquer</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="706"/>
+        <location filename="../widgets/chat.py" line="725"/>
         <source>Ban</source>
         <translation>Bannir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="707"/>
+        <location filename="../widgets/chat.py" line="726"/>
         <source>Ban %1? They cannot write to you until you lift the ban.</source>
         <translation>Bannir %1 ? Ce client ne pourra plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="710"/>
+        <location filename="../widgets/chat.py" line="729"/>
         <source>B&amp;an</source>
         <translation>Ba&amp;nnir</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="720"/>
+        <location filename="../widgets/chat.py" line="739"/>
         <source>blocked</source>
         <translation>bloqué·e</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="722"/>
+        <location filename="../widgets/chat.py" line="741"/>
         <source>banned</source>
         <translation>banni·e</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="745"/>
+        <location filename="../widgets/chat.py" line="764"/>
         <source>%1 is blocked until %2.</source>
         <translation>%1 ne peut plus vous écrire jusqu&apos;au %2.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="746"/>
+        <location filename="../widgets/chat.py" line="765"/>
         <source>%1 can write to you again.</source>
         <translation>%1 peut de nouveau vous écrire.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="747"/>
+        <location filename="../widgets/chat.py" line="766"/>
         <source>%1 is banned until you lift the ban.</source>
         <translation>%1 ne peut plus vous écrire tant que vous ne levez pas le ban.</translation>
     </message>
     <message>
-        <location filename="../widgets/chat.py" line="748"/>
+        <location filename="../widgets/chat.py" line="767"/>
         <source>The ban on %1 is lifted.</source>
         <translation>Ban levé pour %1.</translation>
     </message>
@@ -883,7 +883,7 @@
         <translation>Erreur inattendue : %1</translation>
     </message>
     <message>
-        <location filename="../service.py" line="584"/>
+        <location filename="../service.py" line="590"/>
         <source>The server presented a certificate that the trusted authority did not issue: nothing was sent. If the server&apos;s certificates were regenerated, log in again and confirm its new fingerprint.</source>
         <translation>Le serveur présente un certificat que l&apos;autorité approuvée n&apos;a pas émis : rien n&apos;a été envoyé. Si ses certificats ont été régénérés, reconnectez-vous et confirmez sa nouvelle empreinte.</translation>
     </message>
@@ -1155,37 +1155,37 @@
         <translation>Saisissez votre clé d&apos;API.</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="392"/>
+        <location filename="../widgets/login.py" line="403"/>
         <source>Cannot read the CA file %1.</source>
         <translation>Impossible de lire le fichier d&apos;autorité %1.</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="397"/>
+        <location filename="../widgets/login.py" line="411"/>
         <source>Fetching the server&apos;s certificate…</source>
         <translation>Récupération du certificat du serveur…</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="407"/>
+        <location filename="../widgets/login.py" line="421"/>
         <source>Certificate not trusted: nothing was sent.</source>
         <translation>Certificat refusé : rien n&apos;a été envoyé.</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="414"/>
+        <location filename="../widgets/login.py" line="429"/>
         <source>The server&apos;s certificate was not issued by this authority: the key was not sent. If the server&apos;s certificates were regenerated, choose to fetch the certificate and check its new fingerprint.</source>
         <translation>Le certificat du serveur n&apos;a pas été émis par cette autorité : la clé n&apos;a pas été envoyée. Si les certificats du serveur ont été régénérés, choisissez de récupérer le certificat et vérifiez sa nouvelle empreinte.</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="421"/>
+        <location filename="../widgets/login.py" line="436"/>
         <source>This is not a usable CA certificate.</source>
         <translation>Ce n&apos;est pas un certificat d&apos;autorité utilisable.</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="433"/>
+        <location filename="../widgets/login.py" line="448"/>
         <source>This key is a customer&apos;s: open Tchatator (customer app).</source>
         <translation>Cette clé est celle d&apos;un client : ouvrez Tchatator (application client).</translation>
     </message>
     <message>
-        <location filename="../widgets/login.py" line="435"/>
+        <location filename="../widgets/login.py" line="450"/>
         <source>This key is a professional&apos;s: open Tchatator Pro.</source>
         <translation>Cette clé est celle d&apos;un professionnel : ouvrez Tchatator Pro.</translation>
     </message>
@@ -1301,6 +1301,19 @@
         <location filename="../widgets/notice.py" line="70"/>
         <source>Dismiss</source>
         <translation>Fermer</translation>
+    </message>
+</context>
+<context>
+    <name>PlainLabel</name>
+    <message>
+        <location filename="../plain.py" line="155"/>
+        <source>&amp;Copy</source>
+        <translation>&amp;Copier</translation>
+    </message>
+    <message>
+        <location filename="../plain.py" line="159"/>
+        <source>Select All</source>
+        <translation>Tout sélectionner</translation>
     </message>
 </context>
 <context>
