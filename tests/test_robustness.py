@@ -295,18 +295,25 @@ def test_pipelined_flood_does_not_starve_another_client(make_user, connect) -> N
     assert flooder.silent(0.2)
 
 
+def _flood_without_reading(line) -> None:
+    """Send ~2 MB of requests on ``line`` from a thread, never reading the answers
+    (the send blocks once both sides' buffers are full; closing ``line`` ends it)."""
+
+    def flood() -> None:
+        try:
+            line.sock.sendall(b"/liste -h\n" * 200_000)
+        except OSError:
+            pass
+
+    threading.Thread(target=flood, daemon=True).start()
+
+
 def test_client_that_never_reads_does_not_hurt_others(make_user, connect) -> None:
     """Requests from a peer that never reads its answers pile up on its side only."""
     pro, client = make_user("pro"), make_user("client")
     stubborn = connect(client["api_key"])
 
-    def flood() -> None:
-        try:
-            stubborn.sock.sendall(b"/liste -h\n" * 200_000)  # ~2 MB, blocks when full
-        except OSError:
-            pass
-
-    threading.Thread(target=flood, daemon=True).start()
+    _flood_without_reading(stubborn)
     time.sleep(1.0)
     other = connect()
     started = time.monotonic()
@@ -332,13 +339,7 @@ def test_anonymous_peer_that_never_reads_is_cut_off_at_its_login_deadline(fresh_
     address = fresh_address()
     stubborn = SourceLine(server, address)
 
-    def flood() -> None:
-        try:
-            stubborn.sock.sendall(b"/liste -h\n" * 200_000)  # ~2 MB, blocks when full
-        except OSError:
-            pass
-
-    threading.Thread(target=flood, daemon=True).start()
+    _flood_without_reading(stubborn)
     started = time.monotonic()
     # The address has one connection: another one is served once the server
     # has closed the stubborn one (429 until then).

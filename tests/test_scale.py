@@ -516,6 +516,26 @@ def _haproxy(first: ServerProcess, second: ServerProcess) -> Iterator[_Through]:
         balancer.wait(10)
 
 
+def _balanced_pair(
+    tmp_path: Path, name: str, database_url: str, redis_url: str, **settings
+) -> tuple[ServerProcess, ServerProcess]:
+    """Two started instances for the balancer, ``<name>-a`` and ``<name>-b``,
+    sharing the first one's certificates (clients verify whichever they reach)."""
+    settings = {**BALANCER, **settings}
+    first = instance(
+        tmp_path / f"{name}-a", database_url, redis_url, instance_name=f"{name}-a", **settings
+    ).start()
+    second = instance(
+        tmp_path / f"{name}-b",
+        database_url,
+        redis_url,
+        instance_name=f"{name}-b",
+        certs_dir=str(first.folder / "certs"),
+        **settings,
+    ).start()
+    return first, second
+
+
 @pytest.mark.slow
 def test_haproxy_moves_clients_to_the_survivor_of_a_kill_9(
     database_url: str, redis_url: str, tmp_path: Path
@@ -524,17 +544,7 @@ def test_haproxy_moves_clients_to_the_survivor_of_a_kill_9(
     their certificates); one is killed with SIGKILL while four clients write
     through the balancer: every acknowledged message is stored, the clients
     reconnect and go on, and new connections all land on the survivor."""
-    victim = instance(
-        tmp_path / "ha-a", database_url, redis_url, instance_name="ha-a", **BALANCER
-    ).start()
-    survivor = instance(
-        tmp_path / "ha-b",
-        database_url,
-        redis_url,
-        instance_name="ha-b",
-        certs_dir=str(victim.folder / "certs"),  # the same certificates
-        **BALANCER,
-    ).start()
+    victim, survivor = _balanced_pair(tmp_path, "ha", database_url, redis_url)
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(victim.kill)
         cleanup.callback(survivor.stop)
@@ -605,18 +615,9 @@ def test_haproxy_passes_each_clients_address(
     failed logins lock out that address only (on both instances), another
     still logs in, and /logs shows the clients' addresses. Without it every
     client was 127.0.0.1, and the guesser locked everybody out."""
-    limited = {**BALANCER, "max_failed_logins_per_minute": 3}
-    first = instance(
-        tmp_path / "pp-a", database_url, redis_url, instance_name="pp-a", **limited
-    ).start()
-    second = instance(
-        tmp_path / "pp-b",
-        database_url,
-        redis_url,
-        instance_name="pp-b",
-        certs_dir=str(first.folder / "certs"),
-        **limited,
-    ).start()
+    first, second = _balanced_pair(
+        tmp_path, "pp", database_url, redis_url, max_failed_logins_per_minute=3
+    )
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(first.stop)
         cleanup.callback(second.stop)
