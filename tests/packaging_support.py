@@ -1,11 +1,15 @@
-"""Shared by the packaging tests: build the wheel once per session, time the slow steps."""
+"""Shared by the packaging tests: build the wheel once per session, time the slow steps,
+a bare Debian bookworm (podman) to install into."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from .support import ROOT
@@ -40,6 +44,63 @@ def build_wheel(out: Path) -> Path:
     run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)], cwd=out)
     (wheel,) = out.glob("tchatator-*.whl")
     return wheel
+
+
+# --- a bare Debian bookworm ----------------------------------------------------------------
+
+BOOKWORM = "localhost/debian:bookworm-slim"
+# Per machine: what outlives a test run (a lock, apt's lists and downloads).
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tchatator-tests"
+
+
+@contextlib.contextmanager
+def machine_lock(name: str) -> Iterator[None]:
+    """One holder at a time on this machine (two suites, or two xdist workers)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def bookworm_base() -> str:
+    """The podman image of a minimal bookworm, made once per machine with debootstrap
+    (minutes, from Debian's mirror): packaging/debootstrap-base.sh."""
+    with machine_lock("bookworm-base"):
+        if subprocess.run(["podman", "image", "exists", BOOKWORM]).returncode != 0:
+            started = time.monotonic()
+            run([str(PACKAGING / "debootstrap-base.sh"), BOOKWORM], timeout=1200)
+            print(f"debootstrap base: {time.monotonic() - started:.0f} s")
+    return BOOKWORM
+
+
+@contextlib.contextmanager
+def mounted_container(image: str, binds: dict[str, Path]) -> Iterator[Path]:
+    """A container's files (the image plus a writable layer of its own, as
+    ``podman run`` gives), with volumes bind-mounted, /dev and /proc.
+
+    A container, not the image itself: two test runs at once (two checkouts)
+    mount the same image at the same place, and bound their volumes over each
+    other's; each container has a root of its own. Removed on leaving."""
+    container = f"tchatator-test-{os.getpid()}-{time.monotonic_ns()}"
+    run(["podman", "create", "--name", container, image, "/bin/true"], timeout=300)
+    mount = Path(run(["podman", "mount", container], timeout=300).stdout.strip())
+    done: list[Path] = []
+    try:
+        for inside, outside in binds.items():
+            target = mount / inside.lstrip("/")
+            run(["mount", "--bind", str(outside), str(target)])
+            done.append(target)
+        for inside in ("dev", "dev/shm"):
+            run(["mount", "--bind", f"/{inside}", str(mount / inside)])
+            done.append(mount / inside)
+        run(["mount", "-t", "proc", "proc", str(mount / "proc")])
+        done.append(mount / "proc")
+        yield mount
+    finally:
+        for target in reversed(done):
+            subprocess.run(["umount", "-l", str(target)], capture_output=True)
+        subprocess.run(["podman", "unmount", container], capture_output=True)
+        subprocess.run(["podman", "rm", "-f", container], capture_output=True)
 
 
 def clean_environment(**extra: str) -> dict[str, str]:

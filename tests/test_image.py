@@ -10,7 +10,6 @@ network standing for the published port. Slow (minutes the first time).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -27,7 +26,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from .packaging_support import PACKAGING, run
+from .packaging_support import BOOKWORM, PACKAGING, bookworm_base, mounted_container, run
 from .support import ROOT, Line
 
 pytestmark = [
@@ -38,7 +37,7 @@ pytestmark = [
         reason="needs podman and root (.ci/run installs podman and debootstrap)",
     ),
 ]
-BASE = "localhost/debian:bookworm-slim"
+BASE = BOOKWORM
 IMAGE = "localhost/tchatator:test"
 UID = 10001
 ADMIN = "image-admin-key-0123456789-abcdefghij"
@@ -50,11 +49,7 @@ def _podman(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    exists = subprocess.run(["podman", "image", "exists", BASE])
-    if exists.returncode != 0:  # once per machine: a minimal bookworm from Debian's mirror
-        started = time.monotonic()
-        run([str(PACKAGING / "debootstrap-base.sh"), BASE], timeout=1200)
-        print(f"debootstrap base: {time.monotonic() - started:.0f} s")
+    bookworm_base()  # once per machine: a minimal bookworm from Debian's mirror
     context = tmp_path_factory.mktemp("image-context")
     started = time.monotonic()
     run(
@@ -80,36 +75,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@contextlib.contextmanager
-def _mounted(image: str, binds: dict[str, Path]) -> Iterator[Path]:
-    """A container's files (the image plus a writable layer of its own, as
-    ``podman run`` gives), with volumes bind-mounted, /dev and /proc.
-
-    A container, not the image itself: two test runs at once (two checkouts)
-    mount the same image at the same place, and bound their volumes over each
-    other's; each container has a root of its own."""
-    container = f"tchatator-test-{os.getpid()}-{time.monotonic_ns()}"
-    _podman("create", "--name", container, image)
-    mount = Path(_podman("mount", container).stdout.strip())
-    done: list[Path] = []
-    try:
-        for inside, outside in binds.items():
-            target = mount / inside.lstrip("/")
-            run(["mount", "--bind", str(outside), str(target)])
-            done.append(target)
-        for inside in ("dev", "dev/shm"):
-            run(["mount", "--bind", f"/{inside}", str(mount / inside)])
-            done.append(mount / inside)
-        run(["mount", "-t", "proc", "proc", str(mount / "proc")])
-        done.append(mount / "proc")
-        yield mount
-    finally:
-        for target in reversed(done):
-            subprocess.run(["umount", "-l", str(target)], capture_output=True)
-        subprocess.run(["podman", "unmount", container], capture_output=True)
-        subprocess.run(["podman", "rm", "-f", container], capture_output=True)
-
-
 def test_image_builds_and_its_server_answers_tls(image: str, tmp_path: Path) -> None:
     inspect = json.loads(_podman("image", "inspect", image).stdout)[0]
     config = inspect["Config"]
@@ -131,7 +96,7 @@ def test_image_builds_and_its_server_answers_tls(image: str, tmp_path: Path) -> 
     settings.write_text(re.sub(r"^port = \d+", f"port = {port}", image_settings, flags=re.M))
     settings.chmod(0o644)  # the test process may run under umask 077
     binds = {"/data": data, "/certs": certs, "/etc/tchatator/tchatator.toml": settings}
-    with _mounted(image, binds) as root:
+    with mounted_container(image, binds) as root:
         environment = {
             "PATH": "/opt/tchatator/bin:/usr/bin:/bin",
             "TCHATATOR_CONFIG": "/etc/tchatator/tchatator.toml",
