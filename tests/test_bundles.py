@@ -3,21 +3,33 @@
 ``make bundles debs`` builds the PyInstaller onedir bundles and a ``.deb`` per
 app (slow: two PyInstaller runs); then each bundle runs its ``--self-test``
 against a live server from an environment with no Python on ``PATH``, and
-each ``.deb`` is installed into a throwaway root whose launcher runs it again.
+each ``.deb`` is installed into a throwaway root whose launcher runs it again,
+then with apt on a bare Debian bookworm (a container of the debootstrap base,
+entered with ``chroot``), where apt must bring every library the bundle needs.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .packaging_support import PACKAGING, clean_environment, run
+from .packaging_support import (
+    CACHE,
+    PACKAGING,
+    bookworm_base,
+    clean_environment,
+    machine_lock,
+    mounted_container,
+    run,
+)
 from .support import ROOT, ServerProcess
 
 pytestmark = [
@@ -120,7 +132,9 @@ def test_deb_installs_and_its_launcher_runs(built, live, kind, tmp_path) -> None
     name = APPS[kind]
     (deb,) = built["debs"].glob(f"{name}_*.deb")
     info = run(["dpkg-deb", "--info", str(deb)]).stdout
-    assert f"Package: {name}" in info and "libxcb-cursor0" in info
+    # Depends: computed from the bundle (packaging/build_deb.sh); what it must hold is
+    # proved by test_deb_apt_installs_on_bare_bookworm_and_runs.
+    assert f"Package: {name}" in info and "libc6 (>= 2." in info and "libgl1" in info
     contents = run(["dpkg-deb", "--contents", str(deb)]).stdout
     for path in (
         f"./opt/{name}/{name}",
@@ -129,7 +143,8 @@ def test_deb_installs_and_its_launcher_runs(built, live, kind, tmp_path) -> None
         f"./usr/share/icons/hicolor/256x256/apps/{name}.png",
     ):
         assert path in contents, path
-    # A throwaway root with an empty dpkg database (its libraries are the host's).
+    # A throwaway root with an empty dpkg database (its libraries are the host's; the
+    # bare bookworm below has only what the package pulls).
     root = tmp_path / "root"
     for folder in ("var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers"):
         (root / folder).mkdir(parents=True)
@@ -148,3 +163,140 @@ def test_deb_installs_and_its_launcher_runs(built, live, kind, tmp_path) -> None
     assert "self-test OK" in done.stdout
     run(["dpkg", f"--root={root}", "--force-depends", "--purge", name])
     assert not (root / "opt" / name).exists()
+
+
+# --- apt install on a bare bookworm ---------------------------------------------------------
+
+MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+# Qt modules bundle_spec.py trims: the few plugins linked to them never load, whatever
+# the system has (EGL-only wayland buffers, the adwaita decorations, eglfs).
+TRIMMED = re.compile(r"^libQt6(OpenGL|Svg)\.so")
+# Every ELF file of the bundle, with the library path the PyInstaller bootloader gives it.
+LDD_ALL = r"""
+bundle=$1
+export LD_LIBRARY_PATH=$bundle/_internal:$bundle/_internal/PySide6/Qt/lib
+find "$bundle" -type f | while read -r file; do
+  [ "$(head -c4 "$file" | od -An -c | tr -d ' ')" = 177ELF ] || continue
+  ldd "$file" 2>&1 | sed -n "s|^[[:space:]]*\([^ ]*\) => not found|$file \1|p"
+done
+"""
+
+
+@pytest.fixture(scope="module")
+def bookworm() -> str:
+    if os.geteuid() != 0 or shutil.which("podman") is None:
+        pytest.skip("needs podman and root (.ci/run installs podman and debootstrap)")
+    # apt resolves the package's Depends from Debian's mirror: without it, no proof.
+    try:
+        urllib.request.urlopen(f"{MIRROR}/dists/bookworm/Release", timeout=20).close()
+    except OSError as error:
+        pytest.fail(
+            f"Debian's mirror {MIRROR} is unreachable ({error}): this test installs "
+            "the .deb with apt on a bare bookworm and needs the network",
+            pytrace=False,
+        )
+    return bookworm_base()
+
+
+def _chroot(root: Path, *command: str, timeout: float = 600, **env: str):
+    environment = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
+    environment.update(env)
+    return subprocess.run(
+        [shutil.which("chroot") or "/usr/sbin/chroot", str(root), *command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
+    )
+
+
+@pytest.mark.parametrize("kind", list(APPS))
+def test_deb_apt_installs_on_bare_bookworm_and_runs(bookworm, built, live, kind) -> None:
+    """A user's ``apt install ./tchatator-pro_*.deb`` on a fresh bookworm: apt pulls what
+    the bundle lacks (and only that), and the app starts."""
+    name = APPS[kind]
+    (deb,) = built["debs"].glob(f"{name}_*.deb")
+    apt_cache = CACHE / "bookworm-apt"  # lists and downloads, kept between runs
+    for folder in ("lists/partial", "archives/partial"):
+        (apt_cache / folder).mkdir(parents=True, exist_ok=True)
+    binds = {
+        "/var/lib/apt/lists": apt_cache / "lists",
+        "/var/cache/apt/archives": apt_cache / "archives",
+    }
+    with mounted_container(bookworm, binds) as root:
+        shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+        shutil.copy(deb, root / "tmp" / deb.name)
+        shutil.copy(live.ca_file, root / "tmp/ca.pem")
+        (root / "tmp/ldd-all.sh").write_text(LDD_ALL)
+        apt = ["apt-get", "-q", "-o", "Acquire::Languages=none"]
+        started = time.monotonic()
+        with machine_lock("bookworm-apt"):  # the cache is shared by every run on the machine
+            update = _chroot(root, *apt, "update")
+            assert (
+                update.returncode == 0 and "Failed to fetch" not in update.stdout + update.stderr
+            ), f"apt-get update from {MIRROR} failed (network?)\n{update.stdout}\n{update.stderr}"
+            # Depends alone must be enough: no Recommends.
+            install = _chroot(
+                root,
+                *apt,
+                "install",
+                "-y",
+                "--no-install-recommends",
+                f"/tmp/{deb.name}",
+                DEBIAN_FRONTEND="noninteractive",
+            )
+        print(f"apt-get update + install: {time.monotonic() - started:.0f} s")
+        assert install.returncode == 0, install.stdout[-3000:] + install.stderr
+        print(next((line for line in install.stdout.splitlines() if "newly installed" in line), ""))
+        # No library missing for any binary or plugin of the bundle, but the trimmed modules.
+        ldd = _chroot(root, "sh", "/tmp/ldd-all.sh", f"/opt/{name}")
+        assert ldd.returncode == 0, ldd.stderr
+        missing = sorted({line.split()[1] for line in ldd.stdout.splitlines()})
+        assert [library for library in missing if not TRIMMED.match(library)] == [], ldd.stdout
+        # Nothing pulled that the bundle carries: no Depends ships a library of the bundle's.
+        depends = _chroot(root, "dpkg-query", "-W", "-f", "${Depends}", name).stdout
+        packages = [part.split()[0] for part in depends.split(",")]
+        carried = {path.name for path in (root / "opt" / name).rglob("*.so*")}
+        for package in packages:
+            listed = _chroot(root, "dpkg", "-L", package).stdout.split()
+            both = carried & {Path(path).name for path in listed if ".so" in path}
+            assert not both, f"{package} duplicates what the bundle carries: {both}"
+        # The installed app, as the user runs it (offscreen), against the live server.
+        user = live.add_user(kind, f"Bookworm {kind}")
+        done = _chroot(
+            root,
+            name,
+            "--self-test",
+            "--server",
+            f"127.0.0.1:{live.port}",
+            "--ca",
+            "/tmp/ca.pem",
+            f"--key={user['api_key']}",
+            timeout=120,
+            QT_QPA_PLATFORM="offscreen",
+        )
+        assert done.returncode == 0, done.stderr
+        assert "self-test OK" in done.stdout and f"Bookworm {kind}" in done.stdout
+        # Fonts and their configuration (fontconfig-config): without them, "Fontconfig
+        # error: Cannot load default config file" and no text in the window.
+        assert "Fontconfig" not in done.stderr and "QFontDatabase" not in done.stderr, done.stderr
+        # A desktop's platforms: each plugin loads its libraries and gets as far as looking
+        # for its display server (none here), rather than failing to load.
+        for platform, reached in (
+            ("xcb", "could not connect to display"),
+            ("wayland", "Failed to create wl_display"),
+        ):
+            tried = _chroot(
+                root,
+                name,
+                "--self-test",
+                "--server",
+                "127.0.0.1:1",
+                "--key=x",
+                timeout=120,
+                QT_QPA_PLATFORM=platform,
+                DISPLAY=":4242",
+                WAYLAND_DISPLAY="wayland-4242",
+                XDG_RUNTIME_DIR="/tmp",
+            )
+            assert reached in tried.stderr, f"{platform}: {tried.stderr}"
