@@ -103,10 +103,8 @@ class Database:
     def __init__(self, url: str, *, readers: int = READER_THREADS) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        self.engine = make_engine(url, pool_size=readers)
-        self.write_engine = (
-            make_engine(url, pool_size=1, writer=True) if url.startswith("sqlite") else self.engine
-        )
+        self.engine = make_engine(url, pool_size=readers, reader=True)
+        self.write_engine = make_engine(url, pool_size=1, writer=True)
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="db-read")
         self._loop_connection: Connection | None = None
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
