@@ -235,7 +235,7 @@ _SQL_BUCKET_UP = Statement(
 # _SQL_RECEIVE and _SQL_BUCKET_UP in one statement, for PostgreSQL, where each
 # statement is a round trip (the INSERT reads what the UPDATE returns, so the
 # user row is locked first).
-_SQL_RECEIVE_AND_COUNT = Statement(
+_ARRIVAL = (
     "WITH arrival AS ("
     " UPDATE users SET received_count = received_count + 1, unread_count = unread_count + 1"
     " WHERE id = :recipient RETURNING received_count"
@@ -243,8 +243,9 @@ _SQL_RECEIVE_AND_COUNT = Statement(
     " INSERT INTO unread_buckets (recipient_id, bucket, unread)"
     f" SELECT :recipient, received_count / {BUCKET}, 1 FROM arrival"
     " ON CONFLICT (recipient_id, bucket) DO UPDATE SET unread = unread_buckets.unread + 1"
-    ") SELECT received_count FROM arrival"
+    ")"
 )
+_SQL_RECEIVE_AND_COUNT = Statement(_ARRIVAL + " SELECT received_count FROM arrival")
 # PostgreSQL, a message to a conversation that exists, in one statement (one
 # round trip instead of four): the recipient's counters (_SQL_RECEIVE_AND_COUNT),
 # the message, then the conversation's count. The conversation row was read in
@@ -253,14 +254,7 @@ _SQL_RECEIVE_AND_COUNT = Statement(
 # current without FOR UPDATE. The INSERT reads what the UPDATE of the user row
 # returns, so that row is locked, and recipient_seq taken, before the id.
 _SQL_PG_ADD_MESSAGE = Statement(
-    "WITH arrival AS ("
-    " UPDATE users SET received_count = received_count + 1, unread_count = unread_count + 1"
-    " WHERE id = :recipient RETURNING received_count"
-    "), counted AS ("
-    " INSERT INTO unread_buckets (recipient_id, bucket, unread)"
-    f" SELECT :recipient, received_count / {BUCKET}, 1 FROM arrival"
-    " ON CONFLICT (recipient_id, bucket) DO UPDATE SET unread = unread_buckets.unread + 1"
-    "), added AS ("
+    _ARRIVAL + ", added AS ("
     " INSERT INTO messages"
     " (conversation_id, seq, sender_id, recipient_id, recipient_seq, text, sent_at)"
     " SELECT :conversation, :seq, :sender, :recipient, received_count, :text, :sent_at"
