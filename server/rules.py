@@ -193,6 +193,14 @@ def read_conversation(
     connection: Connection, *, reader_id: int, reader_role: str, other_id: int, page: int, size: int
 ) -> ConversationPage:
     """``/conversation``'s read: page ``page`` of the messages between two users."""
+    if other_id != ADMIN_ID and reader_role in ("client", "pro"):
+        # Usually the pair the reader's role implies has that page: one statement.
+        # (A conversation only ever joins a client and a pro, so the other's role
+        # fits; a removed other stays readable, as below.)
+        implied = (reader_id, other_id) if reader_role == "client" else (other_id, reader_id)
+        found = queries.page_of_pair(connection, *implied, page, size)
+        if found is not None:
+            return ConversationPage(True, *found)
     exists, pair = conversation_pair(
         connection, reader_id=reader_id, reader_role=reader_role, other_id=other_id
     )

@@ -317,6 +317,17 @@ _SQL_CONVERSATION_RANGE = Statement(
     f"SELECT {_MESSAGE_FIELDS} FROM messages"
     " WHERE conversation_id = :conversation AND seq BETWEEN :low AND :high ORDER BY seq"
 )
+# /conversation's usual case in one statement: a page of the pair's messages
+# and the conversation's total, found from the pair (conversation_page takes
+# two: the conversation, then the range).
+_SQL_PAGE_OF_PAIR = Statement(
+    "SELECT "
+    + ", ".join(f"m.{field}" for field in _MESSAGE_FIELDS.split(", "))
+    + ", c.message_count FROM conversations c JOIN messages m ON m.conversation_id = c.id"
+    " WHERE c.client_id = :client AND c.pro_id = :pro"
+    " AND m.seq BETWEEN c.message_count - :newer - :size + 1 AND c.message_count - :newer"
+    " ORDER BY m.seq"
+)
 _SQL_REVOKED = Statement("SELECT 1 FROM revoked_tokens WHERE nonce = :nonce")
 # What /message checks before it writes, in one statement instead of three:
 # the recipient's role (None: no such active user), whether the client is
@@ -636,6 +647,21 @@ def conversation_page(
         {"conversation": conversation_id, "low": low, "high": high},
     )
     return total, page_rows
+
+
+def page_of_pair(
+    connection: Connection, client_id: int, pro_id: int, page: int, size: int
+) -> tuple[int, list[Any]] | None:
+    """``conversation_page`` in one statement when the page has messages; None
+    otherwise (no conversation, or past its first page: ask ``conversation_page``)."""
+    found = rows(
+        connection,
+        _SQL_PAGE_OF_PAIR,
+        {"client": client_id, "pro": pro_id, "newer": page * size, "size": size},
+    )
+    if not found:
+        return None
+    return int(found[0][-1]), [row[:-1] for row in found]
 
 
 @locks_users(lambda _connection, recipient, *_: (recipient,))
