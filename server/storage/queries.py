@@ -591,6 +591,9 @@ def _unread_condition(recipient: int) -> sa.ColumnElement[bool]:
     )
 
 
+UNREAD_PAGE_ATTEMPTS = 3
+
+
 def unread_page(
     connection: Connection, recipient: int, page: int, size: int
 ) -> tuple[int, list[Any]]:
@@ -601,12 +604,22 @@ def unread_page(
     skip = page * size  # unread messages before the page
     # A bucket holds at most BUCKET of them: none below this one holds the page's first.
     low = skip // BUCKET
-    cursor = execute(connection, SQL_UNREAD_BUCKETS, {"me": recipient, "low": low})
-    try:
+    for attempt in range(UNREAD_PAGE_ATTEMPTS):
+        cursor = execute(connection, SQL_UNREAD_BUCKETS, {"me": recipient, "low": low})
         head = cursor.fetchone()
-        if head is None:  # nothing unread from bucket ``low`` on: past the end, or empty
-            row = first(connection, _SQL_UNREAD_TOTAL, {"me": recipient})
-            return (0 if row is None else int(row[0])), []
+        if head is not None:
+            break
+        cursor.close()
+        # Nothing unread from bucket ``low`` on: past the end, or empty. Each
+        # statement sees the commits made before it (READ COMMITTED; SQLite's
+        # raw cursor, outside a transaction), so a message committed between
+        # the two shows in the total and not in the buckets: read again rather
+        # than answer "1 unread" with an empty page.
+        row = first(connection, _SQL_UNREAD_TOTAL, {"me": recipient})
+        total = 0 if row is None else int(row[0])
+        if total <= skip or attempt == UNREAD_PAGE_ATTEMPTS - 1:
+            return total, []
+    try:
         bucket, unread, total, earlier = head[0], head[1], int(head[2]), int(head[3])
         if skip >= total:
             return total, []
