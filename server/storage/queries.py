@@ -293,7 +293,9 @@ _SQL_TOMBSTONE = Statement(
 # numbers, one per BUCKET arrivals), and the bucket rows from ``low`` on are
 # read in order until the page's first message is reached: a few rows when
 # little has been read (buckets nearly full), more when the unread messages
-# are spread thin over a long history. (Public, with SQL_UNREAD_PAGE: the
+# are spread thin over a long history. With no bucket from ``low`` on, one row
+# with a NULL bucket still carries the total: the buckets and the total come
+# from one statement, so from one snapshot. (Public, with SQL_UNREAD_PAGE: the
 # benchmark times /liste's two statements on the bare cursor.)
 SQL_UNREAD_BUCKETS = Statement(
     "SELECT unread_buckets.bucket, unread_buckets.unread, users.unread_count,"
@@ -304,8 +306,9 @@ SQL_UNREAD_BUCKETS = Statement(
     "  SELECT coalesce(sum(unread), 0) FROM unread_buckets"
     "  WHERE recipient_id = :me AND bucket >= :low"
     " ) END"
-    " FROM users JOIN unread_buckets ON unread_buckets.recipient_id = users.id"
-    " WHERE users.id = :me AND unread_buckets.bucket >= :low ORDER BY unread_buckets.bucket"
+    " FROM users LEFT JOIN unread_buckets"
+    " ON unread_buckets.recipient_id = users.id AND unread_buckets.bucket >= :low"
+    " WHERE users.id = :me ORDER BY unread_buckets.bucket"
 )
 _SQL_UNREAD_TOTAL = Statement("SELECT unread_count FROM users WHERE id = :me")
 SQL_UNREAD_PAGE = Statement(
@@ -591,9 +594,6 @@ def _unread_condition(recipient: int) -> sa.ColumnElement[bool]:
     )
 
 
-UNREAD_PAGE_ATTEMPTS = 3
-
-
 def unread_page(
     connection: Connection, recipient: int, page: int, size: int
 ) -> tuple[int, list[Any]]:
@@ -604,22 +604,13 @@ def unread_page(
     skip = page * size  # unread messages before the page
     # A bucket holds at most BUCKET of them: none below this one holds the page's first.
     low = skip // BUCKET
-    for attempt in range(UNREAD_PAGE_ATTEMPTS):
-        cursor = execute(connection, SQL_UNREAD_BUCKETS, {"me": recipient, "low": low})
-        head = cursor.fetchone()
-        if head is not None:
-            break
-        cursor.close()
-        # Nothing unread from bucket ``low`` on: past the end, or empty. Each
-        # statement sees the commits made before it (READ COMMITTED; SQLite's
-        # raw cursor, outside a transaction), so a message committed between
-        # the two shows in the total and not in the buckets: read again rather
-        # than answer "1 unread" with an empty page.
-        row = first(connection, _SQL_UNREAD_TOTAL, {"me": recipient})
-        total = 0 if row is None else int(row[0])
-        if total <= skip or attempt == UNREAD_PAGE_ATTEMPTS - 1:
-            return total, []
+    cursor = execute(connection, SQL_UNREAD_BUCKETS, {"me": recipient, "low": low})
     try:
+        head = cursor.fetchone()
+        if head is None:  # no such user
+            return 0, []
+        if head[0] is None:  # nothing unread from bucket ``low`` on: past the end, or empty
+            return int(head[2]), []
         bucket, unread, total, earlier = head[0], head[1], int(head[2]), int(head[3])
         if skip >= total:
             return total, []
