@@ -252,24 +252,21 @@ def test_public_certificate_trusted_through_the_system_store(fresh_server, tmp_p
     # The app's self-test, no --ca, the throwaway CA in SSL_CERT_FILE.
     code = "import sys; from desktop.app import main_client; sys.exit(main_client())"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SSL_CERT")}
-    self_test = subprocess.run(
-        [sys.executable, "-c", code, "--self-test", "--server", address, "--key", ADMIN_KEY],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        env={**environment, "QT_QPA_PLATFORM": "offscreen", "SSL_CERT_FILE": str(ca.pem_file)},
-    )
-    assert self_test.returncode == 0, self_test.stderr
-    assert "self-test OK" in self_test.stdout
-    untrusted = subprocess.run(
-        [sys.executable, "-c", code, "--self-test", "--server", address, "--key", ADMIN_KEY],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        env={**environment, "QT_QPA_PLATFORM": "offscreen"},
-    )
+
+    def self_test(**trust: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", code, "--self-test", "--server", address, "--key", ADMIN_KEY],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env={**environment, "QT_QPA_PLATFORM": "offscreen", **trust},
+        )
+
+    trusting = self_test(SSL_CERT_FILE=str(ca.pem_file))
+    assert trusting.returncode == 0, trusting.stderr
+    assert "self-test OK" in trusting.stdout
+    untrusted = self_test()
     assert untrusted.returncode == 1 and "system's certificate authorities" in untrusted.stderr
 
 
