@@ -38,6 +38,7 @@ __all__ = [
     "conversation_pair",
     "delete_message",
     "edit_message",
+    "implied_pair",
     "impose_sanction",
     "lift_sanction",
     "mark_read_up_to",
@@ -51,6 +52,13 @@ ADMIN_ID = 0
 # The two kinds of sanction (``restrictions.kind``).
 BLOCK = "block"
 BAN = "ban"
+
+
+def implied_pair(role: str, me: int, other: int) -> tuple[int, int]:
+    """(client, pro) of a conversation between ``me``, of ``role``, and ``other``,
+    if ``other`` has the opposite role (the caller checks that, or relies on
+    a conversation only ever joining a client and a pro)."""
+    return (other, me) if role == "pro" else (me, other)
 
 
 def check_text(escaped: str, *, limit: int) -> str:
@@ -92,10 +100,7 @@ def send_message(
         raise Forbidden("nobody writes to the admin")
     if recipient_id == sender_id:
         raise Forbidden("you cannot write to yourself")
-    if sender_role == "pro":
-        client_id, pro_id = recipient_id, sender_id
-    else:
-        client_id, pro_id = sender_id, recipient_id
+    client_id, pro_id = implied_pair(sender_role, sender_id, recipient_id)
     context = queries.send_context(connection, recipient_id, client_id, pro_id, ADMIN_ID, now)
     if context is None:
         raise NotFound(f"no user {recipient_id}")
@@ -197,7 +202,7 @@ def read_conversation(
         # Usually the pair the reader's role implies has that page: one statement.
         # (A conversation only ever joins a client and a pro, so the other's role
         # fits; a removed other stays readable, as below.)
-        implied = (reader_id, other_id) if reader_role == "client" else (other_id, reader_id)
+        implied = implied_pair(reader_role, reader_id, other_id)
         found = queries.page_of_pair(connection, *implied, page, size)
         if found is not None:
             return ConversationPage(True, *found)
