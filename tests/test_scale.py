@@ -138,7 +138,8 @@ def test_a_ban_on_one_instance_holds_on_the_other(
 
 def test_push_crosses_instances_once(pair: tuple[ServerProcess, ServerProcess]) -> None:
     """A listener on each instance for the same user: each hears every event
-    exactly once, whichever instance the sender used."""
+    exactly once, whichever instance the sender used, and the events of each
+    instance in the order they were sent."""
     first, second = pair
     pro = first.add_user("pro", "Écoute partout")
     client = first.add_user("client", "Expéditrice")
@@ -157,7 +158,16 @@ def test_push_crosses_instances_once(pair: tuple[ServerProcess, ServerProcess]) 
     for line in listeners:
         heard = [line.push() for _ in sent]
         assert [push.event for push in heard] == ["message"] * len(sent)
-        assert [push.data["id"] for push in heard] == sent  # in order, none twice
+        ids = [push.data["id"] for push in heard]
+        assert sorted(ids) == sent  # every one, none twice
+        # In order per instance sent through. Across instances an event handled
+        # here is delivered at once, one from the other instance a Redis hop
+        # later, so two sent a moment apart through two instances may arrive
+        # swapped (seen once in eight clean CI runs); the apps place messages
+        # by id (docs/scaling.md).
+        for through in (0, 1):
+            own = sent[through::2]
+            assert [i for i in ids if i in own] == own
         assert line.silent(0.5), (line.codec.next_event(), first.output, second.output)
     for line in listeners + senders:
         line.close()
